@@ -1,0 +1,31 @@
+"""The interface every forecaster implements.
+
+``model(context, horizon)`` maps a context ``(B, Tc, *frame)`` to a prediction ``(B, horizon,
+*frame)``. Trainable models learn by gradient descent in the trainer; baselines either need no
+training or are fitted in closed form through :meth:`Forecaster.fit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+class Forecaster(nn.Module):
+    """Base class: a model that continues a sequence by ``horizon`` steps."""
+
+    #: whether the trainer runs gradient descent on this model
+    trainable: bool = True
+
+    def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
+        """Closed-form fitting on the training split (a no-op for most models)."""
+
+    def forward(self, context: torch.Tensor, horizon: int,
+                target: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

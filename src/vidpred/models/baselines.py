@@ -1,0 +1,87 @@
+"""Baselines that every table reports beside the learned models.
+
+- ``last``: repeat the last observed value (or frame).
+- ``mean``: repeat the mean of the context.
+- ``linear``: a least-squares linear map from the flattened context to the flattened horizon,
+  fitted in closed form on the training split (sequences only). Sines obey a linear recurrence,
+  so on ``data=sins`` it is close to exact: a bar any learned model has to clear.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+from vidpred.errors import ConfigError, require
+from vidpred.models.base import Forecaster
+
+
+class LastValue(Forecaster):
+    trainable = False
+
+    def __init__(self, frame_shape: tuple[int, ...], layers: int) -> None:
+        super().__init__()
+
+    def forward(self, context: torch.Tensor, horizon: int,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        last = context[:, -1:]
+        return last.expand(-1, horizon, *last.shape[2:])
+
+
+class ContextMean(Forecaster):
+    trainable = False
+
+    def __init__(self, frame_shape: tuple[int, ...], layers: int) -> None:
+        super().__init__()
+
+    def forward(self, context: torch.Tensor, horizon: int,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        mean = context.mean(dim=1, keepdim=True)
+        return mean.expand(-1, horizon, *mean.shape[2:])
+
+
+class LinearPredictor(Forecaster):
+    """``horizon = W @ [context, 1]``, solved by (ridge-regularised) least squares in float64."""
+
+    trainable = False
+
+    def __init__(self, frame_shape: tuple[int, ...], layers: int, ridge: float = 1e-8,
+                 max_fit_samples: int = 200_000) -> None:
+        super().__init__()
+        require(len(frame_shape) == 1, "model=linear takes sequences (T, D); for video use "
+                                       "model=last or model=mean")
+        require(ridge >= 0, f"model.ridge must be non-negative, got {ridge}")
+        self.frame_shape = tuple(frame_shape)
+        self.ridge = ridge
+        self.max_fit_samples = max_fit_samples
+        self.register_buffer("weight", torch.empty(0))
+        self.register_buffer("bias", torch.empty(0))
+
+    def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
+        xs, ys, seen = [], [], 0
+        for batch in batches:
+            flat = batch.double().flatten(2)
+            xs.append(flat[:, :context].flatten(1).numpy())
+            ys.append(flat[:, context:].flatten(1).numpy())
+            seen += len(batch)
+            if seen >= self.max_fit_samples:
+                break
+        x = np.concatenate(xs)
+        y = np.concatenate(ys)
+        design = np.hstack([x, np.ones((len(x), 1))])
+        gram = design.T @ design + self.ridge * len(x) * np.eye(design.shape[1])
+        solution = np.linalg.solve(gram, design.T @ y)
+        self.weight = torch.from_numpy(solution[:-1]).float()
+        self.bias = torch.from_numpy(solution[-1]).float()
+
+    def forward(self, context: torch.Tensor, horizon: int,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        if self.weight.numel() == 0:
+            raise ConfigError("model=linear was not fitted: call fit() on the training split first")
+        outputs = self.weight.shape[1] // int(np.prod(self.frame_shape))
+        require(horizon == outputs, f"model=linear was fitted for horizon {outputs}, asked for {horizon}")
+        flat = context.flatten(1).float() @ self.weight + self.bias
+        return flat.view(context.shape[0], horizon, *self.frame_shape).to(context.dtype)

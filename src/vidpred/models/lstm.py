@@ -1,0 +1,49 @@
+"""The study's Seq2Seq LSTM for 1-D sequences (DESIGN section 6).
+
+An encoder LSTM reads the context; a decoder LSTM of the same depth starts from the encoder's
+final states and is fed its own previous prediction (the last observed value for the first step);
+a linear head maps the top hidden state to the ``D`` channels. Both LSTMs are PyTorch's fused
+multi-layer kernels: the only Python loop is over predicted steps, which is inherent to
+autoregressive decoding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from vidpred.errors import require
+from vidpred.models.base import Forecaster
+
+
+class Seq2SeqLSTM(Forecaster):
+    def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,
+                 teacher_forcing: float = 0.0) -> None:
+        super().__init__()
+        require(len(frame_shape) == 1, f"model=lstm takes sequences (T, D); this data has frames "
+                                       f"of shape {tuple(frame_shape)}: use model=convlstm")
+        require(1 <= layers <= 8, f"layers must be between 1 and 8, got {layers}")
+        require(hidden >= 1, f"model.hidden must be at least 1, got {hidden}")
+        require(0.0 <= teacher_forcing <= 1.0,
+                f"model.teacher_forcing must be in [0, 1], got {teacher_forcing}")
+        channels = frame_shape[0]
+        self.teacher_forcing = teacher_forcing
+        self.encoder = nn.LSTM(channels, hidden, num_layers=layers, batch_first=True)
+        self.decoder = nn.LSTM(channels, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, channels)
+
+    def forward(self, context: torch.Tensor, horizon: int,
+                target: torch.Tensor | None = None) -> torch.Tensor:
+        _, state = self.encoder(context)
+        step_input = context[:, -1:]
+        outputs = []
+        for t in range(horizon):
+            out, state = self.decoder(step_input, state)
+            prediction = self.head(out)
+            outputs.append(prediction)
+            step_input = prediction
+            if target is not None and self.training and self.teacher_forcing > 0:
+                # Scheduled sampling: feed the true value instead, per sequence, with this probability.
+                use_truth = torch.rand(prediction.shape[0], 1, 1, device=prediction.device)
+                step_input = torch.where(use_truth < self.teacher_forcing, target[:, t:t + 1], prediction)
+        return torch.cat(outputs, dim=1)

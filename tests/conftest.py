@@ -1,0 +1,51 @@
+"""Shared test helpers: compose the real config tree in-process and run experiments in tmp dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from vidpred.run import CONFIG_DIR, run_experiment
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """The config ``python -m vidpred.run OVERRIDES`` would see."""
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+def config_groups(group: str) -> list[str]:
+    """Every option of a config group, read from conf/: new models and data sets join the tests."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def shrink_overrides(cfg: DictConfig) -> list[str]:
+    """Overrides that make any composed experiment tiny (a few items, one batch per split)."""
+    out = ["trainer.max_epochs=1", "trainer.max_steps=2", "trainer.limit_train_batches=2",
+           "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.batch_size=4",
+           "trainer.progress=off"]
+    for key, size in (("train_size", 16), ("val_size", 8), ("test_size", 8)):
+        if key in cfg.data:
+            out.append(f"data.{key}={size}")
+    return out
+
+
+def run_tiny(overrides: Sequence[str], run_dir: Path) -> dict:
+    """Run an experiment shrunk by :func:`shrink_overrides`; returns its metrics.json content."""
+    cfg = compose_config(overrides)
+    cfg = compose_config([*overrides, *shrink_overrides(cfg)])
+    return run_experiment(cfg, run_dir)
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real test data not found at {SHARED_DATA}")
+    return SHARED_DATA

@@ -133,7 +133,7 @@ def _train_and_test(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, resul
              len(data.train), len(data.val), len(data.test), (data.length, *data.frame_shape),
              time.perf_counter() - tick)
     model_params = {k: v for k, v in plain["model"].items() if k != "name"}
-    model = build_model(cfg.model.name, data.frame_shape, model_params)
+    model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
     results.update(params=count_parameters(model), device=str(device), precision=precision.name)
 
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks)

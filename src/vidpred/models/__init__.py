@@ -18,10 +18,14 @@ MODELS: dict[str, type[Forecaster]] = {
 }
 
 
-def build_model(name: str, frame_shape: tuple[int, ...], params: dict[str, Any]) -> Forecaster:
-    """Model ``name`` for items with frames of ``frame_shape``, from its config keys ``params``."""
+def build_model(name: str, kind: str, frame_shape: tuple[int, ...], params: dict[str, Any]) -> Forecaster:
+    """Model ``name`` for ``kind`` data with frames of ``frame_shape``, from its config ``params``."""
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(sorted(MODELS))}")
+    if kind not in MODELS[name].kinds:
+        fits = sorted(m for m, cls in MODELS.items() if kind in cls.kinds)
+        raise ConfigError(f"model={name} works on {' and '.join(MODELS[name].kinds)} data, and this "
+                          f"data set is {kind}: choose one of model={','.join(fits)}")
     return call_with_config(MODELS[name], {"frame_shape": tuple(frame_shape), **params}, prefix="model")
 
 

@@ -18,6 +18,8 @@ class Forecaster(nn.Module):
 
     #: whether the trainer runs gradient descent on this model
     trainable: bool = True
+    #: the data kinds (``sequence``, ``video``) the model works on
+    kinds: tuple[str, ...] = ("sequence", "video")
 
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         """Closed-form fitting on the training split (a no-op for most models)."""

@@ -44,15 +44,18 @@ class ContextMean(Forecaster):
 
 
 class LinearPredictor(Forecaster):
-    """``horizon = W @ [context, 1]``, solved by (ridge-regularised) least squares in float64."""
+    """``horizon = W @ [context, 1]``, solved by least squares in float64.
+
+    The design matrix is badly conditioned (smooth signals are nearly collinear), so the default
+    solves it by SVD (``numpy.linalg.lstsq``); ``ridge > 0`` adds a Tikhonov term instead.
+    """
 
     trainable = False
+    kinds = ("sequence",)
 
-    def __init__(self, frame_shape: tuple[int, ...], layers: int, ridge: float = 1e-8,
+    def __init__(self, frame_shape: tuple[int, ...], layers: int, ridge: float = 0.0,
                  max_fit_samples: int = 200_000) -> None:
         super().__init__()
-        require(len(frame_shape) == 1, "model=linear takes sequences (T, D); for video use "
-                                       "model=last or model=mean")
         require(ridge >= 0, f"model.ridge must be non-negative, got {ridge}")
         self.frame_shape = tuple(frame_shape)
         self.ridge = ridge
@@ -72,10 +75,14 @@ class LinearPredictor(Forecaster):
         x = np.concatenate(xs)
         y = np.concatenate(ys)
         design = np.hstack([x, np.ones((len(x), 1))])
-        gram = design.T @ design + self.ridge * len(x) * np.eye(design.shape[1])
-        solution = np.linalg.solve(gram, design.T @ y)
-        self.weight = torch.from_numpy(solution[:-1]).float()
-        self.bias = torch.from_numpy(solution[-1]).float()
+        if self.ridge > 0:
+            gram = design.T @ design + self.ridge * len(x) * np.eye(design.shape[1])
+            solution = np.linalg.solve(gram, design.T @ y)
+        else:
+            solution = np.linalg.lstsq(design, y, rcond=None)[0]
+        # Kept in float64: the solution has large, cancelling coefficients.
+        self.weight = torch.from_numpy(solution[:-1])
+        self.bias = torch.from_numpy(solution[-1])
 
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:
@@ -83,5 +90,5 @@ class LinearPredictor(Forecaster):
             raise ConfigError("model=linear was not fitted: call fit() on the training split first")
         outputs = self.weight.shape[1] // int(np.prod(self.frame_shape))
         require(horizon == outputs, f"model=linear was fitted for horizon {outputs}, asked for {horizon}")
-        flat = context.flatten(1).float() @ self.weight + self.bias
+        flat = context.flatten(1).double() @ self.weight + self.bias
         return flat.view(context.shape[0], horizon, *self.frame_shape).to(context.dtype)

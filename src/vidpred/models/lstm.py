@@ -17,11 +17,11 @@ from vidpred.models.base import Forecaster
 
 
 class Seq2SeqLSTM(Forecaster):
+    kinds = ("sequence",)
+
     def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,
                  teacher_forcing: float = 0.0) -> None:
         super().__init__()
-        require(len(frame_shape) == 1, f"model=lstm takes sequences (T, D); this data has frames "
-                                       f"of shape {tuple(frame_shape)}: use model=convlstm")
         require(1 <= layers <= 8, f"layers must be between 1 and 8, got {layers}")
         require(hidden >= 1, f"model.hidden must be at least 1, got {hidden}")
         require(0.0 <= teacher_forcing <= 1.0,

@@ -1,0 +1,40 @@
+# vidpred: `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# A local torch wheel (this project's CI machines keep a CPU build there) is installed first,
+# so pip never pulls a multi-GB CUDA build when a CPU one is at hand. Elsewhere: plain PyPI torch.
+WHEELHOUSE ?= /opt/wheels
+TORCH_WHEEL := $(firstword $(wildcard $(WHEELHOUSE)/torch-2.13.0+cpu-cp311-*.whl))
+PYTEST_ARGS ?=
+RUNS ?= outputs
+REPORT_DIR ?= outputs/report
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-all report clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	@if ! $(PY) -c "import torch" 2>/dev/null; then \
+	  if [ -n "$(TORCH_WHEEL)" ]; then $(PY) -m pip install -q "$(TORCH_WHEEL)"; \
+	  else $(PY) -m pip install -q "torch>=2.3"; fi; fi
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed ## create the virtualenv and install vidpred with its test tools
+
+demo: install ## train and test the default experiment (LSTM on sines) on the CPU
+	$(PY) -m vidpred.run trainer.device=cpu
+
+test: install ## run the test suite (slow and GPU tests excluded)
+	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+
+test-all: install ## run every test, slow ones included (GPU tests skip without CUDA)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean: ## remove the virtualenv and caches (keeps outputs/)
+	rm -rf $(VENV) .pytest_cache src/*.egg-info

@@ -7,11 +7,13 @@ from typing import Any
 from vidpred.errors import ConfigError
 from vidpred.models.base import Forecaster, count_parameters
 from vidpred.models.baselines import ContextMean, LastValue, LinearPredictor
+from vidpred.models.convlstm import Seq2SeqConvLSTM
 from vidpred.models.lstm import Seq2SeqLSTM
 from vidpred.registry import call_with_config
 
 MODELS: dict[str, type[Forecaster]] = {
     "lstm": Seq2SeqLSTM,
+    "convlstm": Seq2SeqConvLSTM,
     "last": LastValue,
     "mean": ContextMean,
     "linear": LinearPredictor,

@@ -87,8 +87,6 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
     """Train and test one configuration; write ``metrics.json``, ``history.csv``, checkpoints and
     samples into ``run_dir``. Returns the content of ``metrics.json``."""
     run_dir = Path(run_dir)
-    require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
-    require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     choices = {"model": cfg.model.name, "data": cfg.data.name, "layers": cfg.layers, "seed": cfg.seed,
                "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision)}
     results: dict[str, Any] = {"status": "running", "error": None, "choices": choices,
@@ -118,6 +116,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
 
 def _train_and_test(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, results: dict[str, Any],
                     callbacks: Sequence[Any]) -> None:
+    require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
+    require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.trainer.device)
     precision = Precision.create(cfg.trainer.precision, device)

@@ -1,0 +1,100 @@
+"""The command line: a real run through Hydra, one-line errors, sweep folders that never collide."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+TINY = ["data.train_size=64", "data.val_size=16", "data.test_size=16", "trainer.max_epochs=1",
+        "trainer.progress=off"]
+
+
+def vidpred_run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    env.pop("VIDPRED_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "vidpred.run", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_a_run_from_the_command_line_writes_its_folder(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = vidpred_run([*TINY, "model=mean", f"hydra.run.dir={out}"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"run folder {out}" in proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["choices"]["model"] == "mean"
+    assert (out / ".hydra" / "config.yaml").is_file() and (out / "history.csv").is_file()
+
+
+@pytest.mark.parametrize("override, message", [
+    ("layers=0", "layers must be a whole number >= 1, got 0"),
+    ("optim.lr=-1", "optim.lr must be positive, got -1"),
+    ("data.horizon=0", "data.horizon must be at least 1, got 0"),
+    ("trainer.precision=8", "unknown trainer.precision 8; choose 32, bf16 or 16"),
+    ("trainer.precision=16", "trainer.precision=16 needs a CUDA GPU"),
+    ("trainer.max_epochs=0", "trainer.max_epochs must be at least 1"),
+    ("data.batch_size=0", "data.batch_size must be at least 1"),
+    ("resume=true", "resume=true but"),
+])
+def test_impossible_values_end_in_one_line(tmp_path: Path, override: str, message: str) -> None:
+    out = tmp_path / "run"
+    proc = vidpred_run([*TINY, override, f"hydra.run.dir={out}"], tmp_path)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and message in lines[-1], proc.stderr
+    assert "Traceback" not in proc.stderr
+    # nothing half-written: the run folder records the failure
+    assert json.loads((out / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_no_cuda_is_a_one_line_error(tmp_path: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the error case cannot happen")
+    proc = vidpred_run([*TINY, "trainer=gpu", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert proc.returncode == 2 and "no CUDA GPU is visible" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_unknown_config_option_fails_with_the_choices(tmp_path: Path) -> None:
+    proc = vidpred_run(["model=gru", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert proc.returncode != 0
+    assert "Could not find 'model/gru'" in proc.stderr and "lstm" in proc.stderr
+
+
+def test_debug_switch_shows_the_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "VIDPRED_DEBUG": "1", "HYDRA_FULL_ERROR": "1"}
+    proc = subprocess.run([sys.executable, "-m", "vidpred.run", *TINY, "layers=0",
+                           f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "Traceback" in proc.stderr and "ConfigError" in proc.stderr
+
+
+def test_two_sweeps_started_together_never_share_a_folder(tmp_path: Path) -> None:
+    """Both sweeps start in the same second; their folders must still differ."""
+    args = [sys.executable, "-m", "vidpred.run", "-m", *TINY, "model=last,mean"]
+    procs = [subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    sweeps = sorted((tmp_path / "outputs" / "multirun").glob("*/*"))
+    assert len(sweeps) == 2
+    for sweep in sweeps:
+        jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+        assert jobs == ["0_last_sins_l1_s0", "1_mean_sins_l1_s0"]
+        assert all(json.loads((sweep / j / "metrics.json").read_text())["status"] == "completed" for j in jobs)
+
+
+def test_makefile_help_lists_the_targets() -> None:
+    proc = subprocess.run(["make", "-s", "help"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for target in ("demo", "test", "help"):
+        assert f"make {target}" in proc.stdout

@@ -1,0 +1,57 @@
+"""Precision settings and atomic writes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from vidpred.errors import ConfigError
+from vidpred.io import atomic_path, write_json
+from vidpred.training.precision import Precision, resolve_device
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("given, name", [(32, "32"), ("32-true", "32"), ("bf16", "bf16"),
+                                         ("bf16-mixed", "bf16"), ("BF16", "bf16")])
+def test_precision_aliases(given, name: str) -> None:
+    assert Precision.create(given, CPU).name == name
+
+
+def test_bf16_autocast_on_the_cpu_lowers_matmuls() -> None:
+    precision = Precision.create("bf16", CPU)
+    a, b = torch.rand(4, 4), torch.rand(4, 4)
+    with precision.autocast():
+        assert (a @ b).dtype == torch.bfloat16
+    with Precision.create(32, CPU).autocast():
+        assert (a @ b).dtype == torch.float32
+    assert not precision.grad_scaler().is_enabled()
+
+
+def test_precision_and_device_errors() -> None:
+    with pytest.raises(ConfigError, match="choose 32, bf16 or 16"):
+        Precision.create("64", CPU)
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        Precision.create(16, CPU)
+    with pytest.raises(ConfigError, match="unknown trainer.device 'tpu'"):
+        resolve_device("tpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "metrics.json"
+    write_json(target, {"status": "completed"})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("{half")
+            raise RuntimeError("killed")
+    assert json.loads(target.read_text()) == {"status": "completed"}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_json_has_no_nan(tmp_path: Path) -> None:
+    write_json(tmp_path / "m.json", {"mse": float("nan"), "per_step": [1.0, float("inf")]})
+    assert json.loads((tmp_path / "m.json").read_text()) == {"mse": None, "per_step": [1.0, None]}

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from vidpred.data.base import DataSplits
+from vidpred.data.mnist import build_mnist
 from vidpred.data.synthetic import build_noise, build_sins
 from vidpred.errors import ConfigError
 from vidpred.registry import call_with_config
@@ -17,6 +18,7 @@ from vidpred.registry import call_with_config
 BUILDERS: dict[str, Callable[..., DataSplits]] = {
     "sins": build_sins,
     "noise": build_noise,
+    "mnist": build_mnist,
 }
 
 

@@ -1,0 +1,189 @@
+"""Where data lives on disk and how prepared data is written: the data root, missing-data errors,
+streamed ``.npy`` arrays, atomic folders and the manifest that ``verify`` checks.
+
+Layout: ``<root>/<name>/`` per data set. Prepared video data sets hold uint8 ``.npy`` arrays plus
+``manifest.json`` (format version, shapes, counts, source checksums, array checksums).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vidpred.errors import DataError, UserError
+from vidpred.io import write_json
+
+ROOT_ENV = "VIDPRED_DATA_DIR"
+MANIFEST = "manifest.json"
+FORMAT_VERSION = 1
+NPY_HEADER_BYTES = 128  # fixed, so a streamed array's final shape can be written over the placeholder
+
+
+def default_root() -> Path:
+    """``$VIDPRED_DATA_DIR``, else ``./data`` (the same rule as the config key ``data.root``)."""
+    return Path(os.environ.get(ROOT_ENV) or "data")
+
+
+def dataset_dir(root: str | os.PathLike[str], name: str) -> Path:
+    return Path(root) / name
+
+
+def get_command(name: str, root: str | os.PathLike[str]) -> str:
+    """The command that gets data set ``name`` into ``root``."""
+    root_arg = "" if Path(root) == default_root() else f" --root {root}"
+    if name in ("kth", "bair"):
+        return (f"python -m vidpred.data download {name}{root_arg} (or, with the raw files at hand: "
+                f"python -m vidpred.data prepare {name} --src PATH{root_arg})")
+    return f"python -m vidpred.data download {name}{root_arg}"
+
+
+def missing(path: Path, name: str, root: str | os.PathLike[str], what: str = "", hint: str = "") -> DataError:
+    """The error for absent data: what is missing and the exact command that gets it."""
+    label = f"{what} " if what else ""
+    extra = f" ({hint})" if hint else ""
+    return DataError(f"{name}: {label}{path} not found; get it with: {get_command(name, root)}{extra}")
+
+
+def require_optional(module: str) -> Any:
+    """Import an optional dependency of the ``video`` extra, or say in one line how to install it."""
+    try:
+        return __import__(module)
+    except ImportError as exc:
+        raise UserError(f"the Python package {module!r} is needed for this; install it with: "
+                        "pip install 'vidpred[video]'") from exc
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def npy_header(shape: tuple[int, ...], dtype: np.dtype) -> bytes:
+    """A version 1.0 ``.npy`` header padded to :data:`NPY_HEADER_BYTES` bytes."""
+    meta = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+            "shape": tuple(int(s) for s in shape)}
+    text = repr(meta).encode("latin1")
+    pad = NPY_HEADER_BYTES - 10 - len(text) - 1
+    if pad < 0:
+        raise ValueError(f"shape {shape} does not fit a {NPY_HEADER_BYTES}-byte npy header")
+    header_len = NPY_HEADER_BYTES - 10
+    return b"\x93NUMPY\x01\x00" + header_len.to_bytes(2, "little") + text + b" " * pad + b"\n"
+
+
+class NpyStream:
+    """Append items of one shape to a ``.npy`` file without holding them in memory.
+
+    The leading dimension is unknown until the end, so a placeholder header is written first and
+    replaced by the real count in :meth:`close`.
+    """
+
+    def __init__(self, path: Path, item_shape: tuple[int, ...], dtype: np.dtype = np.uint8) -> None:
+        self.path = path
+        self.item_shape = tuple(item_shape)
+        self.dtype = np.dtype(dtype)
+        self.count = 0
+        self._fh = open(path, "wb")
+        self._fh.write(npy_header((0, *self.item_shape), self.dtype))
+
+    def append(self, items: np.ndarray) -> None:
+        """Append ``items`` of shape ``(n, *item_shape)``."""
+        items = np.ascontiguousarray(items, dtype=self.dtype)
+        if items.shape[1:] != self.item_shape:
+            raise ValueError(f"item shape {items.shape[1:]} != {self.item_shape}")
+        self._fh.write(items.tobytes())
+        self.count += len(items)
+
+    def close(self) -> None:
+        self._fh.seek(0)
+        self._fh.write(npy_header((self.count, *self.item_shape), self.dtype))
+        self._fh.close()
+
+
+def load_npy(path: Path, name: str, root: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
+    """A prepared array, memory-mapped; a missing or unreadable file is a :class:`DataError`."""
+    if not path.is_file():
+        raise missing(path, name, root)
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())}); "
+                        f"prepare it again with: {get_command(name, root)}") from exc
+
+
+@contextlib.contextmanager
+def atomic_dir(final: Path) -> Iterator[Path]:
+    """Yield a temporary folder beside ``final``; on success it replaces ``final`` in one rename.
+
+    A failed or killed prepare leaves the previous data (if any) untouched and no half folder.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        old = final.with_name(f".{final.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if final.exists():
+            os.replace(final, old)
+        os.replace(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_manifest(folder: Path, name: str, arrays: dict[str, Path], extra: dict[str, Any]) -> dict[str, Any]:
+    """Describe the prepared arrays of ``folder`` (shape, dtype, bytes, sha256) in ``manifest.json``."""
+    entries = {}
+    for key, path in arrays.items():
+        array = np.load(path, mmap_mode="r")
+        entries[key] = {"file": path.name, "shape": list(array.shape), "dtype": str(array.dtype),
+                        "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    manifest = {"dataset": name, "format_version": FORMAT_VERSION, "arrays": entries, **extra}
+    write_json(folder / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(folder: Path, name: str, root: str | os.PathLike[str]) -> dict[str, Any]:
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise missing(path, name, root, "prepared data (manifest)")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not valid JSON ({exc}); prepare the data again") from exc
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise DataError(f"{path}: format version {manifest.get('format_version')!r}, this vidpred reads "
+                        f"{FORMAT_VERSION}; prepare the data again with: {get_command(name, root)}")
+    return manifest
+
+
+def verify_manifest(folder: Path, name: str, root: str | os.PathLike[str], checksums: bool = True) -> list[str]:
+    """Check every array of ``folder`` against its manifest; returns one line per array checked."""
+    manifest = read_manifest(folder, name, root)
+    lines = []
+    for key, entry in manifest["arrays"].items():
+        path = folder / entry["file"]
+        array = load_npy(path, name, root)
+        if list(array.shape) != entry["shape"] or str(array.dtype) != entry["dtype"]:
+            raise DataError(f"{path}: shape {list(array.shape)} {array.dtype}, manifest says "
+                            f"{entry['shape']} {entry['dtype']}; prepare the data again")
+        if path.stat().st_size != entry["bytes"]:
+            raise DataError(f"{path}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
+        if checksums and sha256_file(path) != entry["sha256"]:
+            raise DataError(f"{path}: sha256 differs from the manifest (the file is corrupt); "
+                            "prepare the data again")
+        lines.append(f"{key}: {path.name} {tuple(array.shape)} {array.dtype} ok")
+    return lines

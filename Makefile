@@ -36,5 +36,8 @@ test: install ## run the test suite (slow and GPU tests excluded)
 test-all: install ## run every test, slow ones included (GPU tests skip without CUDA)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+report: install ## study tables, pivot and figures of the runs under RUNS=outputs (into REPORT_DIR)
+	$(PY) -m vidpred.report $(RUNS) --out $(REPORT_DIR)
+
 clean: ## remove the virtualenv and caches (keeps outputs/)
 	rm -rf $(VENV) .pytest_cache src/*.egg-info

@@ -1,0 +1,133 @@
+"""Write a report folder: ``report.md``, the tidy ``runs.csv``, tables as ``.md``/``.csv``/``.tex``
+and figures as PNG. Every file is written atomically."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from vidpred.io import atomic_path
+from vidpred.report import figures
+from vidpred.report.collect import RunRecord, collect, tidy_frame
+from vidpred.report.study import OPENSTL_MMNIST_MSE_FRAME, STUDY_TABLES
+from vidpred.report.tables import Grid, pivot, study_table
+
+DEFAULT_ROWS = ("model", "layers")
+DEFAULT_COLS = ("data",)
+DEFAULT_METRIC = "test_mse"
+
+
+@dataclass
+class Report:
+    """What a report run wrote (paths inside ``out``) and the runs it read."""
+
+    out: Path
+    runs: list[RunRecord]
+    tables: dict[str, Path] = field(default_factory=dict)   # table key -> its .md file
+    figures: list[Path] = field(default_factory=list)
+
+    @property
+    def markdown(self) -> Path:
+        return self.out / "report.md"
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def _write_frame(path: Path, frame: pd.DataFrame) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def _write_table(out: Path, key: str, grid: Grid, records: list[dict[str, Any]]) -> Path:
+    _write_frame(out / f"{key}.csv", pd.DataFrame(records))
+    _write_text(out / f"{key}.tex", grid.latex())
+    md = out / f"{key}.md"
+    _write_text(md, f"### {grid.title}\n\n{grid.markdown()}" + "".join(f"\n- note: {n}" for n in grid.notes))
+    return md
+
+
+def _shown(path: Path) -> str:
+    """A run folder as the user will recognise it: relative to the working directory if inside."""
+    try:
+        return os.path.relpath(path) if not os.path.relpath(path).startswith("..") else str(path)
+    except ValueError:
+        return str(path)
+
+
+def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[str] = DEFAULT_ROWS,
+                 cols: Sequence[str] = DEFAULT_COLS, metric: str = DEFAULT_METRIC,
+                 with_figures: bool = True) -> Report:
+    """Gather every run under ``paths`` and write the report into ``out``."""
+    runs = collect(paths)
+    out = Path(out)
+    report = Report(out, runs)
+    _write_frame(out / "runs.csv", tidy_frame(runs))
+
+    sections: list[str] = []
+    for table in STUDY_TABLES:
+        filled = study_table(table, runs)
+        if filled is None:
+            continue
+        grid, records = filled
+        report.tables[table.key] = _write_table(out, table.key, grid, records)
+        sections.append(f"## {grid.title}\n\n{grid.markdown()}" + "".join(f"\n- note: {n}" for n in grid.notes)
+                        + "\nEach cell: mean ± sample std over seeds (n runs); study = the study's "
+                        "published value; ratio = ours / study (below 1: lower error than the study). "
+                        "Baselines have no layers; repeats at other layer counts count once.\n")
+    grid, records = pivot(runs, rows, cols, metric)
+    report.tables["pivot"] = _write_table(out, "pivot", grid, records)
+    sections.append(f"## All runs: {grid.title}\n\n{grid.markdown()}")
+
+    if with_figures:
+        folder = out / "figures"
+        report.figures = [*figures.loss_curves(runs, folder), *figures.per_step_curves(runs, folder),
+                          *figures.sample_panels(runs, folder)]
+    _write_text(report.markdown, _report_markdown(paths, runs, sections, report))
+    return report
+
+
+def _report_markdown(paths: Sequence[str | Path], runs: Sequence[RunRecord], sections: list[str],
+                     report: Report) -> str:
+    counts = Counter(run.status for run in runs)
+    lines = ["# vidpred report", "",
+             f"Generated {datetime.now(timezone.utc).isoformat(timespec='seconds')} from "
+             + ", ".join(f"`{p}`" for p in paths) + ".",
+             f"{len(runs)} run folders: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + ".",
+             "Metric: `test_mse` is the mean squared error per element (per pixel for video) on the "
+             "test split, the unit of the study's tables. Every run folder is listed in `runs.csv`.", ""]
+    lines += sections
+    if any(t in report.tables for t in ("table2",)):
+        lines.append("Published context, Moving MNIST 10 -> 10 (OpenSTL, 200 epochs, `mse_frame` = "
+                     "4096 x `mse`): " + ", ".join(f"{k} {v}" for k, v in OPENSTL_MMNIST_MSE_FRAME.items())
+                     + ".\n")
+    bad = [run for run in runs if not run.completed]
+    lines.append("## Runs that did not complete\n")
+    if bad:
+        lines += ["| run folder | model | data | layers | seed | status | reason |", "|---|---|---|---|---|---|---|"]
+        for run in bad:
+            c = run.choices
+            reason = (run.reason or "").replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| `{_shown(run.path)}` | {c.get('model')} | {c.get('data')} | {c.get('layers')} "
+                         f"| {c.get('seed')} | {run.status} | {reason} |")
+    else:
+        lines.append("None: every run completed.")
+    lines.append("")
+    if report.figures:
+        lines.append("## Figures\n")
+        titles = {"loss": "Training loss", "per": "Test MSE per predicted step", "samples": "Sample predictions"}
+        for prefix, title in titles.items():
+            chosen = [f for f in report.figures if f.name.startswith(prefix + "_")]
+            if chosen:
+                lines.append(f"### {title}\n")
+                lines += [f"![{f.stem}](figures/{f.name})\n" for f in chosen]
+    return "\n".join(lines) + "\n"

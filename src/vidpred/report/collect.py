@@ -1,0 +1,199 @@
+"""Find run folders on disk and read them into records and one tidy table.
+
+A run folder is any folder holding ``metrics.json`` or a Hydra ``.hydra/config.yaml``. Nothing
+here needs Hydra's end-of-sweep callback (never called when a job fails): whatever is on disk is
+read, and jobs that failed or never finished are kept with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from vidpred.errors import UserError
+
+METRICS = "metrics.json"
+HYDRA_DIR = ".hydra"
+# Folders inside a run that never hold another run: skipping them keeps the walk fast.
+SKIP_DIRS = {HYDRA_DIR, "checkpoints", "samples", "wandb", ".submitit", "__pycache__"}
+CHOICE_KEYS = ("model", "data", "layers", "seed")
+# Overrides that define a table cell or a sweep, not a variant of the experiment.
+CELL_KEYS = {"model", "data", "layers", "seed", "experiment", "logger", "trainer.progress"}
+DONE = "completed"
+UNFINISHED = "unfinished"
+
+
+class ReportError(UserError):
+    """Nothing to report, or a path that does not exist."""
+
+
+@dataclass
+class RunRecord:
+    """What one run folder says about its run."""
+
+    path: Path
+    status: str                       # completed | failed | diverged | unfinished
+    reason: str | None                # why it is not completed
+    choices: dict[str, Any]           # model, data, layers, seed, trainer, precision
+    overrides: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.status == DONE
+
+    @property
+    def variant(self) -> str:
+        """The run's settings beyond model, data, layers and seed (empty: the defaults)."""
+        return " ".join(f"{k}={v}" for k, v in sorted(self.overrides.items())
+                        if k not in CELL_KEYS and not k.startswith("hydra"))
+
+    @property
+    def sweep(self) -> str:
+        """Name of the sweep folder holding the run (Hydra writes multirun.yaml there)."""
+        return self.path.parent.name if (self.path.parent / "multirun.yaml").is_file() else ""
+
+    def history(self) -> pd.DataFrame | None:
+        path = self.path / "history.csv"
+        try:
+            return pd.read_csv(path) if path.is_file() else None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+            return None
+
+    def sample_images(self) -> list[Path]:
+        return sorted((self.path / "samples").glob("*.png"))
+
+
+def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
+    """Every run folder under ``paths`` (each may be a run folder itself), sorted, no duplicates."""
+    found: set[Path] = set()
+    for raw in paths:
+        root = Path(raw)
+        if not root.is_dir():
+            raise ReportError(f"{root} is not a folder; give run or sweep folders (e.g. outputs/multirun)")
+        found.update(_walk(root.resolve()))
+    return sorted(found)
+
+
+def _walk(folder: Path) -> Iterable[Path]:
+    if (folder / METRICS).is_file() or (folder / HYDRA_DIR / "config.yaml").is_file():
+        yield folder
+        return  # a run folder holds no further runs
+    try:
+        children = sorted(p for p in folder.iterdir() if p.is_dir() and p.name not in SKIP_DIRS)
+    except PermissionError:
+        return
+    for child in children:
+        yield from _walk(child)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text()) if path.is_file() else None
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None
+
+
+def _parse_overrides(lines: Any) -> dict[str, str]:
+    overrides: dict[str, str] = {}
+    for line in lines or []:
+        key, sep, value = str(line).partition("=")
+        if sep:
+            overrides[key.lstrip("+~")] = value
+    return overrides
+
+
+def _choices_from_hydra(folder: Path) -> dict[str, Any]:
+    """Model, data, layers and seed of a run that never wrote ``metrics.json``."""
+    config = _read_yaml(folder / HYDRA_DIR / "config.yaml") or {}
+    runtime = (_read_yaml(folder / HYDRA_DIR / "hydra.yaml") or {}).get("hydra", {}).get("runtime", {})
+    choices = runtime.get("choices", {}) or {}
+
+    def name(group: str) -> Any:
+        node = config.get(group)
+        return node.get("name") if isinstance(node, dict) else choices.get(group)
+
+    return {"model": name("model"), "data": name("data"), "layers": config.get("layers"),
+            "seed": config.get("seed"), "trainer": name("trainer"),
+            "precision": str((config.get("trainer") or {}).get("precision", ""))}
+
+
+def read_run(folder: Path) -> RunRecord:
+    """The record of one run folder, whatever state it was left in."""
+    overrides = _parse_overrides(_read_yaml(folder / HYDRA_DIR / "overrides.yaml"))
+    metrics_path = folder / METRICS
+    if not metrics_path.is_file():
+        return RunRecord(folder, UNFINISHED, "no metrics.json: the job was killed or failed before "
+                         "training started", _choices_from_hydra(folder), overrides)
+    try:
+        metrics = json.loads(metrics_path.read_text())
+    except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
+        return RunRecord(folder, UNFINISHED, f"metrics.json unreadable ({exc})",
+                         _choices_from_hydra(folder), overrides)
+    choices = {**_choices_from_hydra(folder), **(metrics.get("choices") or {})}
+    status = metrics.get("status", UNFINISHED)
+    reason = metrics.get("error")
+    if status == "running":
+        status = UNFINISHED
+        reason = (f"status still 'running' (started {metrics.get('started_at', '?')}, last written "
+                  f"{_mtime(metrics_path)}): the job is still running or was killed")
+    elif status != DONE and not reason:
+        reason = f"status {status}"
+    return RunRecord(folder, status, reason, choices, overrides, metrics)
+
+
+def _mtime(path: Path) -> str:
+    return datetime.fromtimestamp(path.stat().st_mtime).astimezone().isoformat(timespec="seconds")
+
+
+def collect(paths: Sequence[str | Path]) -> list[RunRecord]:
+    """Read every run folder under ``paths``; fails with one line when there is none."""
+    runs = [read_run(folder) for folder in find_run_dirs(paths)]
+    if not runs:
+        raise ReportError(f"no run folders (with metrics.json or .hydra/) under {', '.join(map(str, paths))}; "
+                          "point at a run or sweep folder, e.g. outputs/multirun")
+    return runs
+
+
+def _scalar_items(prefix: str, node: Any) -> Iterable[tuple[str, Any]]:
+    """Flatten nested metrics to ``prefix_key`` columns; lists (per-step curves) stay out."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _scalar_items(f"{prefix}_{key}" if prefix else str(key), value)
+    elif isinstance(node, (int, float, str, bool)) or node is None:
+        yield prefix, node
+
+
+def tidy_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per run: folder, status, reason, every choice and override, every scalar metric."""
+    rows = []
+    for run in runs:
+        row: dict[str, Any] = {"run_dir": str(run.path), "sweep": run.sweep, "status": run.status,
+                               "reason": run.reason}
+        row.update(run.choices)
+        row.update({k: v for k, v in run.overrides.items() if k not in row})
+        row["variant"] = run.variant
+        m = run.metrics
+        for section in ("test", "val", "train"):
+            row.update(_scalar_items(section, m.get(section) or {}))
+        for key in ("params", "device", "precision", "test_checkpoint", "started_at", "finished_at"):
+            if key in m:
+                row[key] = m[key]
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    for key in ("layers", "seed"):
+        if key in frame:
+            frame[key] = pd.to_numeric(frame[key], errors="coerce").astype("Int64")
+    return frame
+
+
+def finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

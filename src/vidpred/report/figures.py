@@ -1,0 +1,126 @@
+"""The report's figures (PNG), one per data set: training loss curves (the study's Figures 4 and 9),
+test MSE per predicted step (Figures 5 and 10) and sample predictions per layer count (Figures
+6-8 and 11-16, assembled from the runs' own ``samples/`` images)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only: reports are made on servers and in CI
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+import numpy as np  # noqa: E402
+
+from vidpred.plots import save_figure  # noqa: E402
+from vidpred.report.collect import RunRecord  # noqa: E402
+from vidpred.report.study import BASELINES  # noqa: E402
+
+
+def _label(run: RunRecord) -> str:
+    model = run.choices.get("model")
+    return str(model) if model in BASELINES else f"{model} l{run.choices.get('layers')}"
+
+
+def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for run in runs:
+        if run.completed:
+            groups[str(run.choices.get("data"))].append(run)
+    return dict(sorted(groups.items()))
+
+
+def _colors(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
+    cmap = plt.get_cmap("tab10")
+    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
+
+
+def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
+    """Per data set: training loss against step (solid) and validation MSE per epoch (dots)."""
+    written = []
+    for data, group in _by_data(runs).items():
+        curves = [(run, run.history()) for run in group]
+        curves = [(run, h) for run, h in curves if h is not None and "train_loss" in h
+                  and h["train_loss"].notna().any()]
+        if not curves:
+            continue
+        colors = _colors([_label(run) for run, _ in curves])
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        labelled: set[str] = set()
+        for run, history in curves:
+            label = _label(run)
+            train = history[history["train_loss"].notna()]
+            ax.plot(train["step"], train["train_loss"], color=colors[label], linewidth=1.2,
+                    label=None if label in labelled else label)
+            if "val_mse" in history:
+                val = history[history["val_mse"].notna()]
+                ax.plot(val["step"], val["val_mse"], "o", color=colors[label], markersize=3)
+            labelled.add(label)
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("MSE (line: train loss, dots: validation)")
+        ax.set_title(f"training on {data}")
+        ax.legend(fontsize=8)
+        path = folder / f"loss_{data}.png"
+        save_figure(fig, path)
+        written.append(path)
+    return written
+
+
+def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
+    """Per data set: test MSE of each predicted step, averaged over the seeds of each model."""
+    written = []
+    for data, group in _by_data(runs).items():
+        curves: dict[str, list[list[float]]] = defaultdict(list)
+        for run in group:
+            steps = (run.metrics.get("test") or {}).get("mse_per_step")
+            if steps:
+                curves[_label(run)].append([np.nan if v is None else float(v) for v in steps])
+        if not curves:
+            continue
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        colors = _colors(list(curves))
+        for label, values in sorted(curves.items()):
+            length = min(len(v) for v in values)
+            mean = np.nanmean(np.array([v[:length] for v in values]), axis=0)
+            ax.plot(np.arange(1, length + 1), mean, marker=".", color=colors[label],
+                    linestyle="--" if label in BASELINES else "-", label=f"{label} (n={len(values)})")
+        ax.set_yscale("log")
+        ax.set_xlabel("predicted step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("test MSE")
+        ax.set_title(f"test error per predicted step, {data}")
+        ax.legend(fontsize=8)
+        path = folder / f"per_step_{data}.png"
+        save_figure(fig, path)
+        written.append(path)
+    return written
+
+
+def sample_panels(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
+    """Per data set and model: the first sample image of one run per layer count, stacked."""
+    written = []
+    for data, group in _by_data(runs).items():
+        per_model: dict[str, dict[int, Path]] = defaultdict(dict)
+        for run in sorted(group, key=lambda r: (r.choices.get("seed") or 0, str(r.path))):
+            images = run.sample_images()
+            model = str(run.choices.get("model"))
+            layers = 0 if model in BASELINES else int(run.choices.get("layers") or 0)
+            if images and layers not in per_model[model]:
+                per_model[model][layers] = images[0]
+        for model, by_layers in sorted(per_model.items()):
+            panels = sorted(by_layers.items())
+            fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4.2 * len(panels)), squeeze=False)
+            for ax, (layers, image) in zip(axes[:, 0], panels):
+                ax.imshow(mpimg.imread(image))
+                ax.axis("off")
+                ax.set_title(model if layers == 0 else f"{model}, {layers} layer{'s' if layers != 1 else ''}")
+            fig.suptitle(f"sample test predictions, {data}")
+            path = folder / f"samples_{data}_{model}.png"
+            save_figure(fig, path)
+            written.append(path)
+    return written

@@ -1,0 +1,214 @@
+"""Tables from run records: the study's Tables 1 and 2 beside its numbers, and a generic pivot.
+
+Every cell is the mean +- sample standard deviation over the completed runs in it, with their
+count ``n``; runs of the cell that did not complete are counted beside it, never averaged in.
+A table is a :class:`Grid` of strings (rendered to Markdown or LaTeX) plus long-format records
+(written as CSV) that keep the unrounded numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vidpred.report.collect import ReportError, RunRecord, finite, tidy_frame
+from vidpred.report.study import BASELINES, StudyTable
+
+MISSING = "—"
+
+
+@dataclass
+class Cell:
+    """The runs that fall into one table cell."""
+
+    values: list[float] = field(default_factory=list)
+    not_completed: int = 0
+    variants: set[str] = field(default_factory=set)
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return float(np.mean(self.values)) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        """Sample standard deviation (ddof 1); ``None`` below two runs."""
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else None
+
+    def text(self) -> str:
+        if not self.values:
+            body = MISSING
+        elif self.std is None:
+            body = f"{self.mean:.3e} (n=1)"
+        else:
+            body = f"{self.mean:.3e} ± {self.std:.1e} (n={self.n})"
+        return body + (f" +{self.not_completed} not completed" if self.not_completed else "")
+
+
+@dataclass
+class Grid:
+    """A rendered table: a title, column headers and rows of cell strings."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    notes: list[str] = field(default_factory=list)
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(self.header) + " |",
+                 "|" + "|".join("---" if i == 0 else "---:" for i in range(len(self.header))) + "|"]
+        lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in self.rows]
+        return "\n".join(lines) + "\n"
+
+    def latex(self) -> str:
+        spec = "l" + "r" * (len(self.header) - 1)
+        body = [" & ".join(_tex(cell) for cell in row) + r" \\" for row in self.rows]
+        return "\n".join([r"\begin{table}[ht]", r"\centering", rf"\caption{{{_tex(self.title)}}}",
+                          rf"\begin{{tabular}}{{{spec}}}", r"\hline",
+                          " & ".join(_tex(h) for h in self.header) + r" \\", r"\hline", *body,
+                          r"\hline", r"\end{tabular}", r"\end{table}"]) + "\n"
+
+
+def _tex(text: str) -> str:
+    for old, new in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"),
+                     ("#", r"\#"), ("±", r"$\pm$"), ("—", "--"), ("×", r"$\times$")):
+        text = text.replace(old, new)
+    return text
+
+
+def _ratio(mean: float | None, study: float | None) -> float | None:
+    return mean / study if mean is not None and study else None
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return MISSING if value is None or not math.isfinite(value) else format(value, spec)
+
+
+def _metric_value(run: RunRecord, metric: str) -> float | None:
+    section, _, key = metric.partition("_")
+    value = (run.metrics.get(section) or {}).get(key)
+    return float(value) if finite(value) else None
+
+
+def _fill(cell: Cell, run: RunRecord, metric: str) -> None:
+    value = _metric_value(run, metric) if run.completed else None
+    if value is None:
+        cell.not_completed += 1
+    else:
+        cell.values.append(value)
+        cell.variants.add(run.variant)
+
+
+def _dedupe_baselines(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """A baseline run repeated at several layer counts is one experiment: keep the first of each
+    (model, data, seed, variant) among the completed ones, then the rest."""
+    seen: set[tuple[Any, ...]] = set()
+    kept = []
+    for run in sorted(runs, key=lambda r: (not r.completed, str(r.path))):
+        key = (run.choices.get("model"), run.choices.get("data"), run.choices.get("seed"), run.variant)
+        if run.completed and key in seen:
+            continue
+        if run.completed:
+            seen.add(key)
+        elif any(k[:3] == key[:3] for k in seen):
+            continue  # a failed repeat of a baseline that completed elsewhere adds nothing
+        kept.append(run)
+    return kept
+
+
+def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, list[dict[str, Any]]] | None:
+    """The study's table filled with ``runs`` (``None`` when no run belongs to it)."""
+    mine = [r for r in runs if r.choices.get("data") in table.data]
+    main = [r for r in mine if r.choices.get("model") == table.model]
+    baseline_runs = _dedupe_baselines([r for r in mine if r.choices.get("model") in table.baselines])
+    if not main and not baseline_runs:
+        return None
+    found_layers = {int(r.choices["layers"]) for r in main if isinstance(r.choices.get("layers"), int)}
+    row_keys: list[tuple[str, int | None]] = [(table.model, n) for n in sorted(set(table.layers) | found_layers)]
+    row_keys += [(b, None) for b in table.baselines if any(r.choices.get("model") == b for r in baseline_runs)]
+
+    cells = {(m, n, d): Cell() for m, n in row_keys for d in table.data}
+    for run in main:
+        key = (table.model, run.choices.get("layers"), run.choices.get("data"))
+        if key in cells:
+            _fill(cells[key], run, table.metric)
+    for run in baseline_runs:
+        _fill(cells[(run.choices["model"], None, run.choices["data"])], run, table.metric)
+
+    header = [""]
+    for d in table.data:
+        header += [f"{table.data_labels[d]} ({d})", "study", "ratio"]
+    grid = Grid(table.title, header, [])
+    records: list[dict[str, Any]] = []
+    for model, layers in row_keys:
+        label = (f"{table.model_label}, {layers} layer{'s' if layers != 1 else ''}" if layers is not None
+                 else BASELINES.get(model, model))
+        row = [label]
+        for d in table.data:
+            cell = cells[(model, layers, d)]
+            study = table.study_value(d, layers) if layers is not None else None
+            ratio = _ratio(cell.mean, study)
+            row += [cell.text(), _fmt(study, ".3e"), _fmt(ratio, ".2f")]
+            records.append({"table": table.key, "row": label, "model": model, "layers": layers, "data": d,
+                            "metric": table.metric, "mean": cell.mean, "std": cell.std, "n": cell.n,
+                            "not_completed": cell.not_completed, "study": study, "ratio": ratio})
+            if len(cell.variants) > 1:
+                grid.notes.append(f"{label} on {d} pools runs with different settings "
+                                  f"({'; '.join(sorted(v or 'defaults' for v in cell.variants))}); "
+                                  "report those sweeps separately or pivot on the setting")
+        grid.rows.append(row)
+    return grid, records
+
+
+def pivot(runs: Sequence[RunRecord], rows: Sequence[str], cols: Sequence[str],
+          metric: str) -> tuple[Grid, list[dict[str, Any]]]:
+    """Mean +- std (n) of ``metric`` over completed runs, by the ``rows`` x ``cols`` columns of the
+    tidy table (any choice, override or metric column)."""
+    frame = tidy_frame(runs)
+    missing = [c for c in (*rows, *cols, metric) if c not in frame.columns]
+    if missing:
+        raise ReportError(f"unknown column(s) {', '.join(missing)} for the pivot; available: "
+                          f"{', '.join(sorted(map(str, frame.columns)))}")
+    keys = [*rows, *cols]
+    frame = frame.assign(**{k: frame[k].astype("string").fillna("") for k in keys})
+    cells: dict[tuple[str, ...], Cell] = {}
+    for _, record in frame.iterrows():
+        cell = cells.setdefault(tuple(record[k] for k in keys), Cell())
+        value = pd.to_numeric(record[metric], errors="coerce")
+        if record["status"] == "completed" and pd.notna(value) and math.isfinite(value):
+            cell.values.append(float(value))
+        else:
+            cell.not_completed += 1
+    row_values = sorted({k[:len(rows)] for k in cells}, key=_natural)
+    col_values = sorted({k[len(rows):] for k in cells}, key=_natural)
+    header = [", ".join(rows) + " \\ " + ", ".join(cols)] + [", ".join(c) for c in col_values]
+    grid = Grid(f"{metric} by {', '.join(rows)} x {', '.join(cols)}", header, [])
+    records = []
+    for r in row_values:
+        line = [", ".join(r)]
+        for c in col_values:
+            cell = cells.get((*r, *c), Cell())
+            line.append(cell.text())
+            records.append({**dict(zip(keys, (*r, *c))), "metric": metric, "mean": cell.mean,
+                            "std": cell.std, "n": cell.n, "not_completed": cell.not_completed})
+        grid.rows.append(line)
+    return grid, records
+
+
+def _natural(key: tuple[str, ...]) -> tuple[Any, ...]:
+    """Sort numbers as numbers ('2' before '10') and text as text."""
+    out: list[Any] = []
+    for part in key:
+        try:
+            out.append((0, float(part), ""))
+        except ValueError:
+            out.append((1, 0.0, part))
+    return tuple(out)

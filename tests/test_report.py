@@ -1,0 +1,213 @@
+"""The report on run folders fabricated in the exact on-disk format of real runs (metrics.json,
+history.csv, .hydra/, samples/): known numbers in, the same numbers out."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from vidpred.report import build_report, collect, tidy_frame  # noqa: E402
+from vidpred.report.collect import ReportError  # noqa: E402
+from vidpred.report.study import TABLE1  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def make_run(folder: Path, model: str, data: str, layers: int, seed: int, mse: float | None,
+             status: str = "completed", error: str | None = None, overrides: list[str] | None = None,
+             hydra: bool = True, metrics: bool = True, horizon: int = 4) -> Path:
+    """A run folder as run.py and Hydra leave it."""
+    folder.mkdir(parents=True)
+    if hydra:
+        (folder / ".hydra").mkdir()
+        config = {"model": {"name": model, "layers": "${layers}"}, "data": {"name": data},
+                  "trainer": {"name": "default", "precision": 32}, "layers": layers, "seed": seed}
+        (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+        (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(
+            [f"model={model}", f"data={data}", f"layers={layers}", f"seed={seed}", *(overrides or [])]))
+    if not metrics:
+        return folder
+    content: dict = {"status": status, "error": error,
+                     "choices": {"model": model, "data": data, "layers": layers, "seed": seed,
+                                 "trainer": "default", "precision": "32"},
+                     "started_at": "2026-11-26T00:00:00+00:00"}
+    if mse is not None:
+        content.update(
+            params=1234, device="cpu", precision="32",
+            train={"epochs": 2, "steps": 6, "seconds": 1.5, "final_loss": 2 * mse},
+            val={"mse": 1.1 * mse, "mae": 0.5},
+            test={"mse": mse, "mae": 0.3, "mse_per_step": [mse * (i + 1) / horizon * 2 for i in range(horizon)],
+                  "mae_per_step": [0.3] * horizon, "sequences": 16})
+        steps = np.arange(1, 7)
+        history = pd.DataFrame({"step": steps, "epoch": steps / 3, "train_loss": mse * (8 - steps),
+                                "val_mse": [np.nan, np.nan, 3 * mse, np.nan, np.nan, 2 * mse],
+                                "lr": 1e-3, "time": steps * 0.25})
+        history.to_csv(folder / "history.csv", index=False)
+        fig, ax = plt.subplots(figsize=(2, 1.5))
+        ax.plot([0, 1], [mse, 2 * mse])
+        (folder / "samples").mkdir()
+        fig.savefig(folder / "samples" / "predictions.png")
+        plt.close(fig)
+    (folder / "metrics.json").write_text(json.dumps(content))
+    return folder
+
+
+LSTM_SINS_L1 = (4.0e-4, 6.0e-4, 5.0e-4)   # three seeds
+LSTM_NOISE_L2 = 0.07
+
+
+@pytest.fixture
+def runs_root(tmp_path: Path) -> Path:
+    """Two sweeps and a single run: completed, failed, diverged, killed and never-started runs."""
+    sweep = tmp_path / "multirun" / "2026-11-26" / "00-00-00_a"
+    sweep.mkdir(parents=True)
+    (sweep / "multirun.yaml").write_text("hydra: {}\n")
+    job = iter(range(100))
+    for seed, mse in enumerate(LSTM_SINS_L1):
+        make_run(sweep / f"{next(job)}_lstm_sins_l1_s{seed}", "lstm", "sins", 1, seed, mse)
+    make_run(sweep / f"{next(job)}_lstm_noise_l2_s0", "lstm", "noise", 2, 0, LSTM_NOISE_L2)
+    for layers in (1, 2, 3):  # a baseline swept over layers: one experiment, three folders
+        make_run(sweep / f"{next(job)}_last_sins_l{layers}_s0", "last", "sins", layers, 0, 0.2)
+    make_run(sweep / f"{next(job)}_lstm_sins_l3_s0", "lstm", "sins", 3, 0, None, status="failed",
+             error="optim.lr must be positive, got -1.0")
+    make_run(sweep / f"{next(job)}_lstm_noise_l3_s0", "lstm", "noise", 3, 0, None, status="diverged",
+             error="training loss became nan at step 3")
+    make_run(sweep / f"{next(job)}_lstm_noise_l1_s0", "lstm", "noise", 1, 0, None, status="running")
+    make_run(sweep / f"{next(job)}_mean_noise_l1_s0", "mean", "noise", 1, 0, None, metrics=False)
+    other = tmp_path / "multirun" / "lr_sweep"
+    for lr, mse in (("0.01", 0.3), ("0.001", 0.1)):
+        make_run(other / f"lr{lr}", "lstm", "sins", 1, 0, mse, overrides=[f"optim.lr={lr}"])
+    make_run(tmp_path / "runs" / "single", "linear", "sins", 1, 0, 1e-5, hydra=False)
+    return tmp_path
+
+
+def test_collect_reads_every_folder_with_its_status(runs_root: Path) -> None:
+    runs = collect([runs_root / "multirun", runs_root / "runs"])
+    assert len(runs) == 14
+    status = {run.path.name: (run.status, run.reason) for run in runs}
+    assert status["7_lstm_sins_l3_s0"] == ("failed", "optim.lr must be positive, got -1.0")
+    assert status["8_lstm_noise_l3_s0"][0] == "diverged"
+    assert status["9_lstm_noise_l1_s0"][0] == "unfinished" and "running" in status["9_lstm_noise_l1_s0"][1]
+    assert status["10_mean_noise_l1_s0"][0] == "unfinished" and "no metrics.json" in status["10_mean_noise_l1_s0"][1]
+    never_started = next(r for r in runs if r.path.name == "10_mean_noise_l1_s0")
+    assert never_started.choices["model"] == "mean" and never_started.choices["layers"] == 1
+    assert sum(run.completed for run in runs) == 10
+    # a folder given twice, or inside another given folder, is read once
+    assert len(collect([runs_root, runs_root / "multirun"])) == 14
+
+
+def test_tidy_table_has_one_row_per_run_with_choices_overrides_and_metrics(runs_root: Path) -> None:
+    frame = tidy_frame(collect([runs_root]))
+    assert len(frame) == 14
+    row = frame[frame["run_dir"].str.endswith("lr0.01")].iloc[0]
+    assert row["optim.lr"] == "0.01" and row["test_mse"] == 0.3 and row["sweep"] == ""
+    sins = frame[(frame["model"] == "lstm") & (frame["data"] == "sins") & (frame["layers"] == 1)
+                 & frame["run_dir"].str.contains("00-00-00_a")]
+    assert sorted(sins["test_mse"]) == sorted(LSTM_SINS_L1)
+    assert set(sins["sweep"]) == {"00-00-00_a"}
+    assert "test_mse_per_step" not in frame.columns  # curves are not scalar columns
+
+
+def test_report_table1_matches_the_runs_and_the_study(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    report = build_report([runs_root / "multirun" / "2026-11-26"], out)
+    table = pd.read_csv(out / "table1.csv")
+    cell = table[(table["model"] == "lstm") & (table["layers"] == 1) & (table["data"] == "sins")].iloc[0]
+    assert cell["n"] == 3
+    assert cell["mean"] == pytest.approx(np.mean(LSTM_SINS_L1), rel=1e-12)
+    assert cell["std"] == pytest.approx(np.std(LSTM_SINS_L1, ddof=1), rel=1e-12)
+    assert cell["study"] == TABLE1.study_value("sins", 1)
+    assert cell["ratio"] == pytest.approx(np.mean(LSTM_SINS_L1) / TABLE1.study_value("sins", 1))
+    noise = table[(table["model"] == "lstm") & (table["layers"] == 2) & (table["data"] == "noise")].iloc[0]
+    assert noise["n"] == 1 and noise["mean"] == LSTM_NOISE_L2 and np.isnan(noise["std"])
+    failed = table[(table["model"] == "lstm") & (table["layers"] == 3) & (table["data"] == "sins")].iloc[0]
+    assert failed["n"] == 0 and failed["not_completed"] == 1
+    # the baseline ran at three layer counts: one row, counted once
+    last = table[(table["model"] == "last") & (table["data"] == "sins")]
+    assert len(last) == 1 and last.iloc[0]["n"] == 1 and last.iloc[0]["mean"] == 0.2
+    assert "table2" not in report.tables  # no video runs, no Table 2
+
+    md = (out / "report.md").read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| LSTM, 1 layer |"))
+    assert "| 5.000e-04 ± 1.0e-04 (n=3) | 4.950e-04 | 1.01 |" in row  # sins: ours | study | ratio
+    assert "| — +1 not completed | 5.964e-02 | — |" in row  # noise: the killed run, not averaged
+    for name, reason in (("7_lstm_sins_l3_s0", "optim.lr must be positive"),
+                         ("8_lstm_noise_l3_s0", "training loss became nan"),
+                         ("9_lstm_noise_l1_s0", "still 'running'"), ("10_mean_noise_l1_s0", "no metrics.json")):
+        line = next(line for line in md.splitlines() if name in line)
+        assert reason in line
+    tex = (out / "table1.tex").read_text()
+    assert r"\begin{tabular}" in tex and r"5.000e-04 $\pm$ 1.0e-04 (n=3)" in tex
+    assert (out / "table1.md").read_text().count("\n|") == 2 + 3 + 2  # header, 3 LSTM rows, last, mean (never started)
+
+
+def test_report_figures_are_png_images_linked_from_the_report(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    report = build_report([runs_root / "multirun"], out)
+    names = {path.name for path in report.figures}
+    assert {"loss_sins.png", "loss_noise.png", "per_step_sins.png", "per_step_noise.png",
+            "samples_sins_lstm.png", "samples_sins_last.png"} <= names
+    md = (out / "report.md").read_text()
+    for path in report.figures:
+        assert path.read_bytes()[:8] == PNG_MAGIC
+        image = mpimg.imread(path)
+        assert image.ndim == 3 and image.shape[0] > 100 and image.shape[1] > 100
+        assert image[..., :3].std() > 0  # something is drawn
+        assert f"(figures/{path.name})" in md
+
+
+def test_pivot_on_an_override(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    build_report([runs_root / "multirun" / "lr_sweep"], out, rows=["optim.lr"], cols=["data"],
+                 metric="test_mse", with_figures=False)
+    pivot = pd.read_csv(out / "pivot.csv")
+    assert dict(zip(pivot["optim.lr"].astype(str), pivot["mean"])) == {"0.001": 0.1, "0.01": 0.3}
+    assert "| 0.001 | 1.000e-01 (n=1) |" in (out / "pivot.md").read_text()
+
+
+def test_runs_differing_in_settings_are_flagged_when_pooled(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    build_report([runs_root / "multirun"], out, with_figures=False)
+    notes = [line for line in (out / "table1.md").read_text().splitlines() if line.startswith("- note:")]
+    assert len(notes) == 1 and "LSTM, 1 layer on sins" in notes[0] and "optim.lr=0.01" in notes[0]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "vidpred.report", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+
+
+def test_cli_writes_the_report_and_reports_user_errors_in_one_line(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli_report"
+    done = _cli(str(runs_root / "multirun"), str(runs_root / "runs"), "--out", str(out), "--no-figures")
+    assert done.returncode == 0, done.stderr
+    assert "14 runs (4 not completed)" in done.stdout
+    assert {"report.md", "runs.csv", "table1.md", "table1.csv", "table1.tex", "pivot.md"} <= {
+        p.name for p in out.iterdir()}
+
+    missing = _cli(str(tmp_path / "nope"), "--out", str(out))
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = _cli(str(empty), "--out", str(out))
+    assert nothing.returncode == 2 and "no run folders" in nothing.stderr
+    bad_column = _cli(str(runs_root / "multirun"), "--out", str(out), "--rows", "colour", "--no-figures")
+    assert bad_column.returncode == 2 and "unknown column(s) colour" in bad_column.stderr
+
+
+def test_nothing_to_report_is_a_user_error(tmp_path: Path) -> None:
+    with pytest.raises(ReportError):
+        collect([tmp_path])

@@ -48,3 +48,37 @@ def fabricate_mnist(root: Path, train: int = 40, test: int = 30, test_seq: int |
 def fabricate_all(root: Path) -> None:
     """Tiny prepared or raw data of every data set under ``root`` (use with ``data.root=<root>``)."""
     fabricate_mnist(root)
+    fabricate_stocks(root)
+
+
+YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
+AV_HEADER = "timestamp,open,high,low,close,volume"
+
+
+def price_walk(days: int, seed: int) -> np.ndarray:
+    """A positive random walk of daily prices."""
+    rng = np.random.default_rng(seed)
+    return 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, days)))
+
+
+def stock_csv(prices: np.ndarray, fmt: str, first_day: str = "2015-01-02") -> str:
+    """Prices in Yahoo (oldest first) or Alpha Vantage ``TIME_SERIES_DAILY`` (newest first) CSV."""
+    dates = np.datetime64(first_day) + np.arange(len(prices))
+    if fmt == "yahoo":
+        rows = [f"{d},{p:.4f},{p * 1.01:.4f},{p * 0.99:.4f},{p:.4f},{p * 0.9:.4f},{1000 + i}"
+                for i, (d, p) in enumerate(zip(dates, prices))]
+        return "\n".join([YAHOO_HEADER, *rows]) + "\n"
+    rows = [f"{d},{p:.4f},{p * 1.01:.4f},{p * 0.99:.4f},{p:.4f},{1000 + i}"
+            for i, (d, p) in enumerate(zip(dates, prices))]
+    return "\n".join([AV_HEADER, *reversed(rows)]) + "\r\n"
+
+
+def fabricate_stocks(root: Path, days: int = 420) -> Path:
+    """A CSV per ticker of the default config, alternating Yahoo and Alpha Vantage formats."""
+    from vidpred.data.stocks import TICKERS
+
+    folder = Path(root) / "stocks"
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, ticker in enumerate(TICKERS):
+        (folder / f"{ticker}.csv").write_text(stock_csv(price_walk(days, k), "yahoo" if k % 2 else "av"))
+    return folder

@@ -11,6 +11,7 @@ from typing import Any
 
 from vidpred.data.base import DataSplits
 from vidpred.data.mnist import build_mnist
+from vidpred.data.stocks import build_stocks
 from vidpred.data.synthetic import build_noise, build_sins
 from vidpred.errors import ConfigError
 from vidpred.registry import call_with_config
@@ -19,6 +20,7 @@ BUILDERS: dict[str, Callable[..., DataSplits]] = {
     "sins": build_sins,
     "noise": build_noise,
     "mnist": build_mnist,
+    "stocks": build_stocks,
 }
 
 

@@ -16,9 +16,11 @@ else a fixed-seed set generated from the test digits.
 
 from __future__ import annotations
 
+import gzip
 import logging
 import math
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,9 +30,11 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, check_horizon, check_sizes, item_rng
-from vidpred.data.idx import IMAGES_MAGIC, read_idx
+from vidpred.data.download import Remote, fetch
+from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from vidpred.data.store import dataset_dir, load_npy, missing
 from vidpred.errors import DataError, require
+from vidpred.io import atomic_path
 
 log = logging.getLogger("vidpred")
 
@@ -239,3 +243,87 @@ def build_mnist(root: str, context: int, horizon: int, train_size: int, val_size
                       train=MovingMNIST(train, seeds["train"], train_size, length, num_digits, generator),
                       val=MovingMNIST(val, seeds["val"], val_size, length, num_digits, generator),
                       test=test)
+
+
+# ---------------------------------------------------------------- getting and checking the files
+# The original host refuses downloads; this mirror serves the same files (sizes as published).
+# The t10k checksums are those of the real files; the training files are checked by size and
+# by reading them back (magic, counts).
+MIRROR = "https://ossci-datasets.s3.amazonaws.com/mnist"
+TEST_SEQ_URL = "http://www.cs.toronto.edu/~nitish/unsupervised_video/mnist_test_seq.npy"
+IDX_FILES = {  # canonical name -> (magic, count, size of the .gz, md5 of the .gz or None)
+    TRAIN_IMAGES: (IMAGES_MAGIC, 60000, 9912422, None),
+    "train-labels-idx1-ubyte.gz": (LABELS_MAGIC, 60000, 28881, None),
+    TEST_IMAGES: (IMAGES_MAGIC, 10000, 1648877, "2c57910da66b1e3036e350d10c8c03e1"),
+    "t10k-labels-idx1-ubyte.gz": (LABELS_MAGIC, 10000, 4542, "cb1dbc8694c1ed44a28edef0c01aec2a"),
+}
+
+
+def remotes(mirror: str | None = None, test_seq: bool = True) -> list[Remote]:
+    """What ``download mnist`` fetches; ``mirror`` replaces the hosts (a folder URL with the same names)."""
+    files = [Remote(f"{MIRROR}/{name}", name, size, md5) for name, (_, _, size, md5) in IDX_FILES.items()]
+    if test_seq:
+        files.append(Remote(TEST_SEQ_URL, TEST_SEQ))
+    return [r.with_mirror(mirror) for r in files]
+
+
+def check_file(path: Path, root: str | os.PathLike[str], name: str | None = None) -> str:
+    """Read MNIST file ``name`` (default: its own name) back fully; a one-line summary or :class:`DataError`."""
+    name = name or path.name
+    if name == TEST_SEQ:
+        array = open_test_seq(path, 1, root)
+        return f"{name}: {array.shape[1]} sequences of {array.shape[0]} frames ok"
+    magic = IDX_FILES[name][0]
+    array = read_idx(path, magic)
+    return f"{name}: {array.shape[0]} {'labels' if magic == LABELS_MAGIC else 'images'} ok"
+
+
+def download(root: str | os.PathLike[str], mirror: str | None = None, files: list[Remote] | None = None) -> list[str]:
+    """Fetch the digits and the standard test set into ``<root>/mnist``, each checked on arrival."""
+    folder = dataset_dir(root, NAME)
+    lines = []
+    for remote in files if files is not None else remotes(mirror):
+        path = fetch(remote, folder)
+        try:
+            lines.append(check_file(path, root))
+        except DataError:
+            path.unlink()  # a file that does not read back is not kept under its final name
+            raise
+    return lines
+
+
+def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
+    """Copy MNIST files a user already has (gzipped or plain IDX, ``mnist_test_seq.npy``) into place."""
+    folder = dataset_dir(root, NAME)
+    sources = {}
+    for name in [*IDX_FILES, TEST_SEQ]:
+        plain = name.removesuffix(".gz")
+        candidates = [src / name, src / plain, src / plain.replace("-idx", ".idx")]
+        if (source := next((c for c in candidates if c.is_file()), None)) is not None:
+            check_file(source, root, name)  # all are checked before any is copied
+            sources[name] = source
+    if not sources:
+        raise DataError(f"{src}: no MNIST files found (expected {', '.join(IDX_FILES)} or {TEST_SEQ})")
+    for name, source in sources.items():
+        with atomic_path(folder / name) as tmp:
+            if name.endswith(".gz") and not source.name.endswith(".gz"):
+                with open(source, "rb") as raw, gzip.open(tmp, "wb") as out:
+                    shutil.copyfileobj(raw, out)
+            else:
+                shutil.copyfile(source, tmp)
+    return [f"{source} -> {folder / name}" for name, source in sources.items()]
+
+
+def verify(root: str | os.PathLike[str]) -> list[str]:
+    """Read every MNIST file back; missing digit files are an error naming the download."""
+    folder = dataset_dir(root, NAME)
+    lines = []
+    for name in [*IDX_FILES, TEST_SEQ]:
+        path = folder / name
+        if not path.is_file():
+            if name in (TRAIN_IMAGES, TEST_IMAGES):
+                raise missing(path, NAME, root)
+            lines.append(f"{name}: absent (optional)")
+            continue
+        lines.append(check_file(path, root))
+    return lines

@@ -1,0 +1,277 @@
+"""``python -m vidpred.data``: downloads from a local server, prepare, verify, show, and the one-line
+errors of corrupt inputs (exit code 2, the file named, nothing half-written)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import numpy as np
+import pytest
+
+from data_fabricate import digit_images, fabricate_mnist, fabricate_stocks, price_walk, stock_csv, write_gz
+from data_http import serve
+from vidpred.data import mnist, stocks
+from vidpred.data.cli import main
+from vidpred.data.download import Remote, extract, fetch
+from vidpred.data.idx import encode_idx
+from vidpred.errors import DataError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    try:
+        main([str(a) for a in argv])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def assert_one_line_error(code: int, err: str, *needles: str) -> None:
+    assert code == 2, err
+    lines = err.strip().splitlines()  # progress lines may come first; the error is one last line
+    assert "Traceback" not in err and lines[-1].startswith("error: "), err
+    assert sum(line.startswith("error") for line in lines) == 1, err
+    for needle in needles:
+        assert needle in lines[-1], (needle, lines[-1])
+
+
+def files_under(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------- downloads
+def test_fetch_checks_and_renames(tmp_path: Path) -> None:
+    body = bytes(range(256)) * 500
+    with serve() as server:
+        server.files["/f.bin"] = body
+        remote = Remote(f"{server.url}/f.bin", "f.bin", len(body), hashlib.md5(body).hexdigest())
+        path = fetch(remote, tmp_path, quiet=True)
+    assert path.read_bytes() == body and files_under(tmp_path) == ["f.bin"]
+
+
+def test_checksum_mismatch_deletes_the_download(tmp_path: Path) -> None:
+    body = b"x" * 1000
+    with serve() as server:
+        server.files["/f.bin"] = body
+        remote = Remote(f"{server.url}/f.bin", "f.bin", len(body), "0" * 32)
+        with pytest.raises(DataError, match="checksum mismatch") as info:
+            fetch(remote, tmp_path, quiet=True)
+    assert "f.bin" in str(info.value) and files_under(tmp_path) == []
+
+
+def test_dropped_connection_resumes_with_a_range_request(tmp_path: Path) -> None:
+    body = np.random.default_rng(0).bytes(300_000)
+    with serve() as server:
+        server.files["/big.bin"] = body
+        server.drop_after["/big.bin"] = 100_000
+        remote = Remote(f"{server.url}/big.bin", "big.bin", len(body), hashlib.md5(body).hexdigest())
+        with pytest.raises(DataError, match="connection lost after 100000 of 300000 bytes"):
+            fetch(remote, tmp_path, quiet=True)
+        assert files_under(tmp_path) == ["big.bin.part"]  # never under the final name
+        path = fetch(remote, tmp_path, quiet=True)
+        assert server.requests[-1] == ("/big.bin", "bytes=100000-")
+    assert path.read_bytes() == body and files_under(tmp_path) == ["big.bin"]
+
+
+def test_http_error_and_unreachable_host(tmp_path: Path) -> None:
+    with serve() as server:
+        with pytest.raises(DataError, match="HTTP 404"):
+            fetch(Remote(f"{server.url}/none", "none"), tmp_path, quiet=True)
+        url = server.url
+    with pytest.raises(DataError, match="cannot connect"):
+        fetch(Remote(f"{url}/gone", "gone"), tmp_path, quiet=True)
+
+
+def test_archives_extract_but_never_escape(tmp_path: Path) -> None:
+    import tarfile
+    import zipfile
+
+    good = tmp_path / "good.zip"
+    with zipfile.ZipFile(good, "w") as zf:
+        zf.writestr("walking/a.avi", b"abc")
+    extract(good, tmp_path / "out")
+    assert (tmp_path / "out" / "walking" / "a.avi").read_bytes() == b"abc"
+    bad = tmp_path / "bad.tar"
+    with tarfile.open(bad, "w") as tf:
+        info = tarfile.TarInfo("../../escape.txt")
+        info.size = 3
+        import io
+
+        tf.addfile(info, io.BytesIO(b"bad"))
+    with pytest.raises(DataError, match="outside"):
+        extract(bad, tmp_path / "out2")
+    assert not (tmp_path / "out2").exists() and not (tmp_path.parent / "escape.txt").exists()
+
+
+def mnist_server_files() -> dict[str, bytes]:
+    rng = np.random.default_rng(1)
+    files = {f"/{name}": gzip.compress(encode_idx(digit_images(12, k) if magic == 2051 else rng.integers(0, 10, 12)))
+             for k, (name, (magic, *_)) in enumerate(mnist.IDX_FILES.items())}
+    files["/mnist_test_seq.npy"] = npy_bytes(rng.integers(0, 256, (20, 3, 64, 64), dtype=np.uint8))
+    return files
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_download_mnist_from_a_mirror(tmp_path: Path, capsys) -> None:
+    files = mnist_server_files()
+    with serve() as server:
+        server.files.update(files)
+        remotes = [Remote(f"{server.url}/{r.filename}", r.filename, len(files[f"/{r.filename}"]),
+                          hashlib.md5(files[f"/{r.filename}"]).hexdigest()) for r in mnist.remotes()]
+        lines = mnist.download(tmp_path, files=remotes)
+        assert "train-images-idx3-ubyte.gz: 12 images ok" in lines
+        # the real file list checks sizes: the fabricated files differ, so nothing is kept
+        (tmp_path / "other").mkdir()
+        code, _, err = cli(capsys, "download", "mnist", "--root", tmp_path / "other", "--mirror", server.url)
+    assert_one_line_error(code, err, "train-images-idx3-ubyte.gz", "size", "expected 9912422")
+    assert files_under(tmp_path / "other") == []
+    assert len(files_under(tmp_path / "mnist")) == 5
+    code, out, _ = cli(capsys, "verify", "mnist", "--root", tmp_path)
+    assert code == 0 and "mnist_test_seq.npy: 3 sequences of 20 frames ok" in out
+
+
+def test_corrupt_download_is_not_kept(tmp_path: Path) -> None:
+    body = b"\x00\x00\x08\x03" + b"\x00" * 10  # IDX header cut short
+    with serve() as server:
+        server.files["/train-images-idx3-ubyte.gz"] = gzip.compress(body)
+        remote = Remote(f"{server.url}/train-images-idx3-ubyte.gz", "train-images-idx3-ubyte.gz")
+        with pytest.raises(DataError, match="truncated IDX header"):
+            mnist.download(tmp_path, files=[remote])
+    assert files_under(tmp_path) == []
+
+
+def av_handler(query: str) -> bytes:
+    params = {k: v[0] for k, v in parse_qs(query).items()}
+    assert params["function"] == "TIME_SERIES_DAILY" and params["datatype"] == "csv"
+    if params["apikey"] != "good":
+        return json.dumps({"Error Message": "the parameter apikey is invalid or missing."}).encode()
+    if params["symbol"] == "LIMIT":
+        return json.dumps({"Note": "Our standard API call frequency is 5 calls per minute."}).encode()
+    return stock_csv(price_walk(120, len(params["symbol"])), "av").encode()
+
+
+def test_download_stocks_from_alpha_vantage(tmp_path: Path, capsys, monkeypatch) -> None:
+    with serve() as server:
+        server.handlers["/query"] = av_handler
+        monkeypatch.setenv(stocks.API_URL_ENV, f"{server.url}/query")
+        monkeypatch.delenv(stocks.API_KEY_ENV, raising=False)
+        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "MSFT")
+        assert_one_line_error(code, err, stocks.API_KEY_ENV)
+        monkeypatch.setenv(stocks.API_KEY_ENV, "bad")
+        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "MSFT")
+        assert_one_line_error(code, err, "MSFT", "Alpha Vantage says", "apikey is invalid")
+        assert files_under(tmp_path) == []
+        monkeypatch.setenv(stocks.API_KEY_ENV, "good")
+        code, out, _ = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "MSFT,AMD")
+        assert code == 0 and "MSFT.csv: 120 days" in out
+        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "LIMIT")
+        assert_one_line_error(code, err, "LIMIT", "5 calls per minute")
+    assert files_under(tmp_path) == ["stocks/AMD.csv", "stocks/MSFT.csv"]
+    assert "good" not in err
+
+
+# ---------------------------------------------------------------- prepare / verify / show
+def test_prepare_mnist_from_plain_idx_files(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "train-images.idx3-ubyte").write_bytes(encode_idx(digit_images(9)))
+    (src / "t10k-images-idx3-ubyte").write_bytes(encode_idx(digit_images(7)))
+    code, out, err = cli(capsys, "prepare", "mnist", "--src", src, "--root", tmp_path / "root")
+    assert code == 0, err
+    assert sorted(files_under(tmp_path / "root")) == ["mnist/t10k-images-idx3-ubyte.gz",
+                                                       "mnist/train-images-idx3-ubyte.gz"]
+    with gzip.open(tmp_path / "root" / "mnist" / "train-images-idx3-ubyte.gz") as fh:
+        assert fh.read() == encode_idx(digit_images(9))
+
+
+def test_show_writes_the_item_the_model_sees(tmp_path: Path, capsys) -> None:
+    fabricate_mnist(tmp_path)
+    fabricate_stocks(tmp_path)
+    code, out, err = cli(capsys, "show", "mnist", "--root", tmp_path, "--split", "val", "--index", "2",
+                         "--out", tmp_path / "item.npy", "data.context=4", "data.horizon=3")
+    assert code == 0, err
+    item = np.load(tmp_path / "item.npy")
+    from vidpred.data import build_data
+
+    data = build_data("mnist", dict(root=str(tmp_path), context=4, horizon=3, train_size=10, val_size=5,
+                                    test_size=5, seeds={"train": 21, "val": 22, "test": 23}))
+    assert item.dtype == np.float32 and item.shape == (7, 1, 64, 64)
+    np.testing.assert_array_equal(item, data.val[2].numpy())
+    for name in ("mnist", "stocks"):
+        code, out, err = cli(capsys, "show", name, "--root", tmp_path, "--out", tmp_path / f"{name}.png")
+        assert code == 0, err
+        assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, _, err = cli(capsys, "show", "stocks", "--root", tmp_path, "--index", "99999", "--out", tmp_path / "x.npy")
+    assert_one_line_error(code, err, "--index 99999")
+
+
+def test_verify_stocks_reports_each_file(tmp_path: Path, capsys, shared_data: Path) -> None:
+    code, out, err = cli(capsys, "verify", "stocks", "--root", shared_data)
+    assert code == 0, err
+    assert "FB.csv: 2157 days 2012-05-18 .. 2020-12-11 ok" in out and len(out.splitlines()) == 8
+
+
+# ---------------------------------------------------------------- corrupt inputs: one line, exit 2
+@pytest.mark.parametrize("case", ["truncated_idx", "wrong_magic", "bad_npy_shape", "no_close", "av_payload",
+                                  "missing", "bad_override"])
+def test_corrupt_inputs_end_in_one_line(tmp_path: Path, capsys, case: str) -> None:
+    fabricate_mnist(tmp_path)
+    fabricate_stocks(tmp_path)
+    folder = tmp_path / "mnist"
+    target, command = folder / "train-images-idx3-ubyte.gz", ("show", "mnist")
+    if case == "truncated_idx":
+        write_gz(target, encode_idx(digit_images(5))[:-30])
+        needles = [str(target), "truncated"]
+    elif case == "wrong_magic":
+        write_gz(target, b"\x00\x00\x08\x01" + encode_idx(digit_images(5))[4:])
+        needles = [str(target), "not an IDX image file"]
+    elif case == "bad_npy_shape":
+        target = folder / "mnist_test_seq.npy"
+        np.save(target, np.zeros((20, 4, 32, 32), dtype=np.uint8))
+        needles = [str(target), "expected uint8 (T, N, 64, 64)"]
+    elif case == "no_close":
+        target, command = tmp_path / "stocks" / "TSLA.csv", ("show", "stocks")
+        target.write_text("Date,Open\n2020-01-01,3\n")
+        needles = [str(target), "no 'Close' column"]
+    elif case == "av_payload":
+        target, command = tmp_path / "stocks" / "NVDA.csv", ("verify", "stocks")
+        target.write_text(json.dumps({"Information": "premium endpoint"}))
+        needles = [str(target), "Alpha Vantage says: premium endpoint"]
+    elif case == "missing":
+        target.unlink()
+        needles = [str(target), "python -m vidpred.data download mnist --root"]
+    else:
+        command = ("show", "mnist", "data.generator=bogus")
+        needles = ["data.generator must be one of svg32, standard28"]
+    before = files_under(tmp_path)
+    out = tmp_path / "out.npy"
+    code, _, err = cli(capsys, *command, "--root", tmp_path, *(["--out", out] if command[0] == "show" else []))
+    assert_one_line_error(code, err, *needles)
+    assert files_under(tmp_path) == before
+
+
+def test_module_entry_point_runs(tmp_path: Path) -> None:
+    fabricate_stocks(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "stocks", "--root", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 0 and len(done.stdout.splitlines()) == 8
+    done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "mnist", "--root", str(tmp_path)],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "download mnist" in done.stderr

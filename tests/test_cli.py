@@ -98,3 +98,12 @@ def test_makefile_help_lists_the_targets() -> None:
     assert proc.returncode == 0
     for target in ("demo", "test", "help"):
         assert f"make {target}" in proc.stdout
+
+
+def test_debug_fast_runs_a_few_batches(tmp_path: Path) -> None:
+    from conftest import compose_config
+    from vidpred.run import run_experiment
+
+    cfg = compose_config(["debug=fast", "data.train_size=400", "data.val_size=100", "data.test_size=300"])
+    results = run_experiment(cfg, tmp_path)
+    assert results["train"]["steps"] == 5 and results["test"]["sequences"] == 2 * 64

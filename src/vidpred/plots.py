@@ -1,4 +1,8 @@
-"""Sample figures of predictions (the study's Figure 6 for sequences)."""
+"""Sample figures of predictions: the study's Figure 6 for sequences, its appendix grids for video.
+
+Video: one PNG per test item with rows truth / prediction / absolute difference over the predicted
+steps (the context's last frame on the left), and one animated GIF of all items.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: runs happen on servers and in CI without a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from PIL import Image  # noqa: E402  (Pillow ships with matplotlib)
 
 from vidpred.io import atomic_path  # noqa: E402
 
@@ -52,10 +58,89 @@ def sample_indices(size: int, count: int = SAMPLE_COUNT) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, size - 1, num=min(count, size))})
 
 
+def _image(frame: np.ndarray) -> np.ndarray:
+    """``(C, H, W)`` in [0, 1] -> what imshow draws: ``(H, W)`` grey or ``(H, W, 3)`` colour."""
+    frame = np.clip(frame, 0.0, 1.0)
+    return frame[0] if frame.shape[0] == 1 else np.moveaxis(frame[:3], 0, -1)
+
+
+def video_grid(context: np.ndarray, truth: np.ndarray, prediction: np.ndarray, title: str,
+               path: Path) -> None:
+    """One item: rows truth / prediction / |difference| over the horizon ``(T, C, H, W)``."""
+    horizon = len(truth)
+    cols = horizon + 1
+    fig, axes = plt.subplots(3, cols, figsize=(1.1 * cols, 3.6), squeeze=False)
+    difference = np.abs(truth - prediction).mean(axis=1)  # mean over channels: one heat map
+    rows = (("truth", truth), ("prediction", prediction))
+    for r, (label, frames) in enumerate(rows):
+        axes[r, 0].imshow(_image(context[-1]), cmap="gray", vmin=0, vmax=1)
+        for t in range(horizon):
+            axes[r, t + 1].imshow(_image(frames[t]), cmap="gray", vmin=0, vmax=1)
+        axes[r, 0].set_ylabel(label, fontsize=8)
+    axes[2, 0].axis("off")
+    for t in range(horizon):
+        axes[2, t + 1].imshow(difference[t], cmap="magma", vmin=0, vmax=1)
+        axes[0, t + 1].set_title(f"t+{t + 1}", fontsize=7)
+    axes[0, 0].set_title("last seen", fontsize=7)
+    axes[2, 1].set_ylabel("|difference|", fontsize=8)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title, fontsize=9)
+    save_figure(fig, path)
+
+
+def _to_rgb8(frames: np.ndarray) -> np.ndarray:
+    """``(..., C, H, W)`` in [0, 1] -> ``(..., H, W, 3)`` uint8."""
+    frames = np.clip(frames, 0.0, 1.0)
+    frames = np.repeat(frames, 3, axis=-3) if frames.shape[-3] == 1 else frames[..., :3, :, :]
+    return (np.moveaxis(frames, -3, -1) * 255 + 0.5).astype(np.uint8)
+
+
+def video_gif(context: np.ndarray, truth: np.ndarray, prediction: np.ndarray, path: Path,
+              scale: int = 2, frame_ms: int = 200) -> None:
+    """Animate items ``(N, T, C, H, W)``: one row per item, columns truth | prediction | |diff|.
+
+    During the context the prediction column shows the observed frames with a blue border; the
+    border turns red when the model's own predictions start.
+    """
+    seen = _to_rgb8(context)
+    true_frames = np.concatenate([seen, _to_rgb8(truth)], axis=1)
+    predicted = np.concatenate([seen, _to_rgb8(prediction)], axis=1)
+    difference = np.concatenate([np.zeros_like(seen), _to_rgb8(
+        np.abs(truth - prediction).mean(axis=2, keepdims=True))], axis=1)
+    n, steps, h, w, _ = true_frames.shape
+    pad = 2
+    images = []
+    for t in range(steps):
+        canvas = np.full((n * (h + 2 * pad), 3 * (w + 2 * pad), 3), 255, dtype=np.uint8)
+        border = (40, 90, 220) if t < context.shape[1] else (220, 40, 40)
+        for i in range(n):
+            for j, frames in enumerate((true_frames, predicted, difference)):
+                top, left = i * (h + 2 * pad), j * (w + 2 * pad)
+                if j > 0:
+                    canvas[top:top + h + 2 * pad, left:left + w + 2 * pad] = border
+                canvas[top + pad:top + pad + h, left + pad:left + pad + w] = frames[i, t]
+        canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
+        images.append(Image.fromarray(canvas))
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=frame_ms, loop=0)
+
+
 def save_samples(trainer, data, folder: Path, title: str) -> list[Path]:  # noqa: ANN001
     """Write prediction figures of fixed test items into ``folder``; returns the files written."""
     indices = sample_indices(len(data.test))
     context, truth, prediction = (t.numpy() for t in trainer.predict("test", indices))
+    if data.kind == "video":
+        paths = []
+        for k, index in enumerate(indices):
+            path = folder / f"predictions_item{index}.png"
+            video_grid(context[k], truth[k], prediction[k], f"{title}, test item {index}", path)
+            paths.append(path)
+        gif = folder / "predictions.gif"
+        video_gif(context, truth, prediction, gif)
+        return [*paths, gif]
     path = folder / "predictions.png"
     sequence_samples(context, truth, prediction, indices, title, path)
     return [path]

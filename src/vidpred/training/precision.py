@@ -1,17 +1,21 @@
 """Device and numeric precision: the one place where autocast and gradient scaling live.
 
 ``32`` is exact float32. ``bf16`` autocasts to bfloat16 on CUDA and on the CPU (so the mixed
-path is testable without a GPU). ``16`` autocasts to float16 with a gradient scaler, on CUDA only.
+path is testable without a GPU); on a GPU without bfloat16 it falls back to ``16``. ``16``
+autocasts to float16 with a gradient scaler, on CUDA only.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from vidpred.errors import ConfigError
+
+log = logging.getLogger("vidpred")
 
 _ALIASES = {
     "32": "32", "32-true": "32", "fp32": "32", "float32": "32",
@@ -51,7 +55,9 @@ class Precision:
             raise ConfigError("trainer.precision=16 needs a CUDA GPU; on the CPU use "
                               "trainer.precision=bf16 or 32")
         if key == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ConfigError("this GPU has no bfloat16 support; use trainer.precision=16")
+            # Older GPUs (before Ampere): the same speed-up from float16, made safe by the scaler.
+            log.warning("this GPU has no bfloat16 support: using float16 autocast with gradient scaling")
+            key = "16"
         return cls(key, device)
 
     @property

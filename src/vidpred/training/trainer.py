@@ -22,9 +22,10 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from vidpred.data.base import DataSplits
 from vidpred.errors import DivergedError, require
 from vidpred.io import write_csv
-from vidpred.metrics import MetricAccumulator
+from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
 from vidpred.training import checkpoint
+from vidpred.training.accel import accelerate
 from vidpred.training.precision import Precision
 from vidpred.training.progress import Progress
 
@@ -44,6 +45,8 @@ class TrainerConfig:
     log_every_n_steps: int = 50
     checkpoint_every_n_steps: int = 0
     progress: str = "auto"
+    compile: bool = False
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         require(self.max_epochs >= 1, f"trainer.max_epochs must be at least 1, got {self.max_epochs}")
@@ -61,6 +64,9 @@ class TrainerConfig:
         require(self.checkpoint_every_n_steps >= 0,
                 f"trainer.checkpoint_every_n_steps must be 0 (epoch ends only) or positive, "
                 f"got {self.checkpoint_every_n_steps}")
+        for key in ("compile", "channels_last"):
+            require(isinstance(getattr(self, key), bool),
+                    f"trainer.{key} must be true or false, got {getattr(self, key)!r}")
 
 
 @dataclass
@@ -140,7 +146,8 @@ class Trainer:
                  optim: OptimConfig, loader: LoaderConfig, precision: Precision, seed: int,
                  callbacks: Sequence[Any] = ()) -> None:
         self.device = precision.device
-        self.model = model.to(self.device)
+        self.model = accelerate(model.to(self.device), self.device, video=data.kind == "video",
+                                channels_last=config.channels_last, compile_model=config.compile)
         self.data = data
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
@@ -350,7 +357,7 @@ class Trainer:
         dataset = self.data.split(split)
         loader = self._loader(dataset)
         batches = batch_limit(len(loader), limit)
-        accumulator = MetricAccumulator()
+        accumulator = make_accumulator(self.data.kind)
         self.model.eval()
         for index, batch in enumerate(loader):
             if index >= batches:

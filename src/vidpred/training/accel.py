@@ -1,0 +1,42 @@
+"""Speed settings of the GPU path: cuDNN autotuning, channels-last weights, ``torch.compile``.
+
+None of them changes what is computed (up to kernel choice), and on the CPU only ``compile`` does
+anything, so the CPU path stays exact float32 by default.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+_LAST_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
+
+
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store 2-D / 3-D convolution weights channels-last (NHWC / NDHWC), in place.
+
+    cuDNN runs a convolution channels-last when its input *or* its weight is, and its output stays
+    so, so converting the weights once carries the layout through a recurrent model whose state
+    tensors are created inside ``forward``. Tensor cores read NHWC without transposes.
+    """
+    for param in model.parameters():
+        layout = _LAST_FORMATS.get(param.dim())
+        if layout is not None:
+            # .data keeps the Parameter object, so an optimizer built before or after still holds it
+            param.data = param.data.contiguous(memory_format=layout)
+    return model
+
+
+def accelerate(model: nn.Module, device: torch.device, video: bool, channels_last: bool,
+               compile_model: bool) -> nn.Module:
+    """Apply the speed settings for ``device`` to ``model`` (in place) and return it."""
+    if device.type == "cuda":
+        # Shapes are fixed within a run, so autotuning the convolution algorithms once pays off.
+        torch.backends.cudnn.benchmark = True
+        if video and channels_last:
+            to_channels_last(model)
+    if compile_model:
+        # Module.compile keeps the module (and its state_dict keys): checkpoints stay loadable
+        # without torch.compile.
+        model.compile()
+    return model

@@ -49,6 +49,8 @@ def fabricate_all(root: Path) -> None:
     """Tiny prepared or raw data of every data set under ``root`` (use with ``data.root=<root>``)."""
     fabricate_mnist(root)
     fabricate_stocks(root)
+    fabricate_kth(root)
+    fabricate_bair(root)
 
 
 YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"
@@ -82,3 +84,106 @@ def fabricate_stocks(root: Path, days: int = 420) -> Path:
     for k, ticker in enumerate(TICKERS):
         (folder / f"{ticker}.csv").write_text(stock_csv(price_walk(days, k), "yahoo" if k % 2 else "av"))
     return folder
+
+
+def moving_square_frames(count: int, seed: int, width: int = 160, height: int = 120) -> np.ndarray:
+    """Gray ``(count, height, width)`` uint8 frames of a bright square drifting across a dark field."""
+    rng = np.random.default_rng(seed)
+    frames = np.full((count, height, width), 40, dtype=np.uint8)
+    y, x = rng.integers(10, 50), rng.integers(10, 60)
+    for t in range(count):
+        frames[t, y:y + 40, x + 2 * t: x + 2 * t + 30] = 220
+    return frames
+
+
+def write_avi(path: Path, frames: np.ndarray, fps: int = 25) -> Path:
+    """An ``.avi`` (MPEG-4 part 2, as PyAV writes it) of gray uint8 frames ``(n, h, w)``."""
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w", format="avi") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height = frames.shape[2], frames.shape[1]
+        stream.pix_fmt = "yuv420p"
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(image, format="gray").reformat(format="yuv420p")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+def fabricate_kth_raw(src: Path, videos: dict[str, int], ranges: dict[str, str] | None = None,
+                      extra_lines: str = "") -> Path:
+    """A raw KTH tree: ``<action>/<stem>_uncomp.avi`` for each stem -> frame count, and an
+    ``00sequences.txt`` with the real file's quirks (header, tabs and spaces, 3-range lines)."""
+    lines = ["Sequence descriptions", "", "(c) KTH, fabricated for tests", ""]
+    for k, (stem, count) in enumerate(videos.items()):
+        action = stem.split("_")[1]
+        write_avi(Path(src) / action / f"{stem}_uncomp.avi", moving_square_frames(count, k))
+        spec = (ranges or {}).get(stem, f"1-{count // 2}, {count // 2 + 1}-{count}")
+        lines.append(f"{stem}\t\tframes\t{spec}" if k % 2 else f"{stem}        frames    {spec}")
+    (Path(src) / "00sequences.txt").write_text("\n".join(lines) + "\n" + extra_lines)
+    return Path(src)
+
+
+def fabricate_kth(root: Path) -> Path:
+    """Prepared KTH under ``root/kth``: one short video for persons 1, 2 (train), 16 (val) and 17 (test)."""
+    from vidpred.data.kth import prepare
+
+    src = Path(root) / "raw" / "kth"
+    fabricate_kth_raw(src, {"person01_walking_d1": 44, "person02_boxing_d2": 40,
+                            "person16_running_d1": 40, "person17_handwaving_d4": 40},
+                      ranges={"person01_walking_d1": "1-20, 21-40, 41-44"})
+    prepare(src, root)
+    return Path(root) / "kth"
+
+
+def bair_trajectory(seed: int, steps: int = 30) -> np.ndarray:
+    """RGB frames ``(steps, 64, 64, 3)`` uint8 of a coloured block moving on a textured table."""
+    rng = np.random.default_rng(seed)
+    frames = np.empty((steps, 64, 64, 3), dtype=np.uint8)
+    frames[:] = rng.integers(60, 120, (1, 64, 64, 3), dtype=np.uint8)
+    y, x = rng.integers(5, 30, size=2)
+    colour = rng.integers(150, 256, 3, dtype=np.uint8)
+    for t in range(steps):
+        frames[t, y + t // 2: y + t // 2 + 8, x: x + 12] = colour
+    return frames
+
+
+def bair_example(frames: np.ndarray, seed: int) -> bytes:
+    """One trajectory as the published ``tf.train.Example``: image_aux1, image_main, action, endeffector_pos."""
+    from vidpred.data.tfrecord import encode_example
+
+    rng = np.random.default_rng(seed)
+    features: dict = {}
+    for t, frame in enumerate(frames):
+        features[f"{t}/action"] = rng.normal(size=4).astype(np.float32)
+        features[f"{t}/endeffector_pos"] = rng.normal(size=3).astype(np.float32)
+        features[f"{t}/image_aux1/encoded"] = [frame.tobytes()]
+        features[f"{t}/image_main/encoded"] = [frame[::-1].tobytes()]
+    return encode_example(features)
+
+
+def fabricate_bair_raw(src: Path, train: tuple[int, ...] = (3, 2), test: tuple[int, ...] = (2,)) -> Path:
+    """``softmotion30_44k/{train,test}/traj_A_to_B.tfrecords``, one file per count in ``train``/``test``."""
+    from vidpred.data.tfrecord import write_records
+
+    base = Path(src) / "softmotion30_44k"
+    seed = 0
+    for split, files in (("train", train), ("test", test)):
+        (base / split).mkdir(parents=True, exist_ok=True)
+        first = 0
+        for count in files:
+            records = [bair_example(bair_trajectory(seed + k), seed + k) for k in range(count)]
+            write_records(base / split / f"traj_{first}_to_{first + count - 1}.tfrecords", records)
+            first += count
+            seed += count
+    return base
+
+
+def fabricate_bair(root: Path) -> Path:
+    """Prepared BAIR under ``root/bair``: 5 train trajectories (1 kept for validation), 2 test."""
+    from vidpred.data.bair import prepare
+
+    prepare(fabricate_bair_raw(Path(root) / "raw" / "bair"), root)
+    return Path(root) / "bair"

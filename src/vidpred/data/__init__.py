@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from vidpred.data.bair import build_bair
 from vidpred.data.base import DataSplits
+from vidpred.data.kth import build_kth
 from vidpred.data.mnist import build_mnist
 from vidpred.data.stocks import build_stocks
 from vidpred.data.synthetic import build_noise, build_sins
@@ -20,6 +22,8 @@ BUILDERS: dict[str, Callable[..., DataSplits]] = {
     "sins": build_sins,
     "noise": build_noise,
     "mnist": build_mnist,
+    "kth": build_kth,
+    "bair": build_bair,
     "stocks": build_stocks,
 }
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -170,3 +171,21 @@ def test_mode_resolution_and_config_errors(monkeypatch: pytest.MonkeyPatch, tmp_
         build_logger("wandb", {"mode": "sometimes"}, tmp_path, {}, {})
     with pytest.raises(ConfigError, match="choose none or wandb"):
         build_logger("tensorboard", {}, tmp_path, {}, {})
+
+
+def test_sample_images_and_videos_are_logged(tmp_path: Path) -> None:
+    from PIL import Image
+
+    samples = tmp_path / "run" / "samples"
+    samples.mkdir(parents=True)
+    frames = [Image.fromarray(np.full((16, 16), v, dtype=np.uint8)) for v in (0, 128, 255)]
+    frames[0].save(samples / "predictions.png")
+    frames[0].save(samples / "predictions.gif", save_all=True, append_images=frames[1:], duration=100)
+    logger = WandbLogger(tmp_path / "run", {}, {"data": "mnist"}, mode="offline")
+    logger.log_summary({"status": "completed"})
+    logger.finish("completed")
+    wandb.teardown()
+    media = tmp_path / "run" / "wandb"
+    assert len(list(media.glob("offline-run-*/files/media/images/samples/*.png"))) == 1
+    videos = list(media.glob("offline-run-*/files/media/videos/**/*.gif"))
+    assert len(videos) == 1 and videos[0].read_bytes()[:6] == b"GIF89a"

@@ -1,0 +1,95 @@
+"""The CUDA path of the trainer with the ConvLSTM: bf16 autocast, channels-last, cuDNN autotuning,
+pinned memory, float16 with gradient scaling, torch.compile and a whole ``trainer=gpu`` run.
+
+Run with ``pytest -m gpu``; every test skips cleanly where no CUDA GPU is visible.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_tiny
+from data_fabricate import fabricate_mnist
+from vidpred.bench import synthetic_splits
+from vidpred.models.convlstm import Seq2SeqConvLSTM
+from vidpred.training.precision import Precision
+from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not torch.cuda.is_available(),
+                       reason="no CUDA GPU visible (torch.cuda.is_available() is False)"),
+]
+
+CUDA = torch.device("cuda")
+
+
+def make_trainer(tmp_path: Path, precision: str, **config: object) -> tuple[Trainer, torch.Tensor]:
+    torch.manual_seed(0)
+    data = synthetic_splits("video", (1, 32, 32), context=5, horizon=4, sizes=(16, 8, 8))
+    model = Seq2SeqConvLSTM((1, 32, 32), layers=2, hidden=16)
+    trainer = Trainer(model, data, tmp_path, TrainerConfig(progress="off", **config), OptimConfig(),
+                      LoaderConfig(batch_size=4), Precision.create(precision, CUDA), seed=0)
+    return trainer, torch.stack([data.train[i] for i in range(4)])
+
+
+def test_bf16_channels_last_training_step(tmp_path: Path) -> None:
+    trainer, batch = make_trainer(tmp_path, "bf16")
+    model = trainer.model
+    assert torch.backends.cudnn.benchmark
+    assert model.encoder[0].conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert model.head.weight.is_contiguous(memory_format=torch.channels_last_3d)
+    outputs: list[torch.Tensor] = []
+    model.decoder[1].conv.register_forward_hook(lambda m, i, o: outputs.append(o))
+    before = model.head.weight.detach().clone()
+    loss = trainer.train_step(batch.pin_memory())
+    assert torch.isfinite(torch.tensor(loss)) and loss > 0
+    assert outputs and all(o.dtype == torch.bfloat16 and o.is_cuda for o in outputs)
+    assert all(o.is_contiguous(memory_format=torch.channels_last) for o in outputs)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert not torch.equal(model.head.weight, before)
+    assert trainer._loader(trainer.data.train).pin_memory
+
+
+def test_cuda_matches_cpu_in_float32() -> None:
+    torch.manual_seed(0)
+    cpu_model = Seq2SeqConvLSTM((1, 16, 16), layers=2, hidden=8)
+    context = torch.rand(2, 4, 1, 16, 16)
+    expected = cpu_model(context, 3)
+    gpu_model = Seq2SeqConvLSTM((1, 16, 16), layers=2, hidden=8)
+    gpu_model.load_state_dict(cpu_model.state_dict())
+    gpu_model = gpu_model.to(CUDA)
+    # cuDNN may use TF32 for float32 convolutions: agree to about 1e-3, not bit for bit
+    torch.testing.assert_close(gpu_model(context.to(CUDA), 3).cpu(), expected, atol=5e-3, rtol=0)
+
+
+def test_float16_uses_the_gradient_scaler(tmp_path: Path) -> None:
+    trainer, batch = make_trainer(tmp_path, "16")
+    assert trainer.scaler.is_enabled()
+    losses = [trainer.train_step(batch) for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses)
+    assert trainer.scaler.get_scale() > 0
+
+
+def test_compile_keeps_state_dict_keys_and_trains(tmp_path: Path) -> None:
+    trainer, batch = make_trainer(tmp_path, "bf16", compile=True)
+    keys = set(Seq2SeqConvLSTM((1, 32, 32), layers=2, hidden=16).state_dict())
+    losses = [trainer.train_step(batch) for _ in range(3)]
+    assert all(torch.isfinite(torch.tensor(v)) for v in losses)
+    assert set(trainer.model.state_dict()) == keys  # checkpoints load without torch.compile
+    assert trainer.evaluate("val")["mse"] > 0
+
+
+def test_trainer_gpu_run_writes_video_metrics(tmp_path: Path) -> None:
+    fabricate_mnist(tmp_path / "data")
+    results = run_tiny(["model=convlstm", "data=mnist", "trainer=gpu", "layers=2", "model.hidden=16",
+                        f"data.root={tmp_path / 'data'}", "data.num_workers=0"], tmp_path / "run")
+    assert results["status"] == "completed"
+    assert results["device"].startswith("cuda") and results["precision"] == "bf16"
+    stored = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+    assert stored["mse_frame"] == pytest.approx(4096 * stored["mse"], rel=1e-9)
+    assert 0 < stored["ssim"] <= 1 and len(stored["psnr_per_step"]) == 10

@@ -127,11 +127,12 @@ def fabricate_kth_raw(src: Path, videos: dict[str, int], ranges: dict[str, str] 
 
 
 def fabricate_kth(root: Path) -> Path:
-    """Prepared KTH under ``root/kth``: one short video for persons 1, 2 (train), 16 (val) and 17 (test)."""
+    """Prepared KTH under ``root/kth``: one short video for persons 1, 2 (train), 16 (val) and 17 (test);
+    enough windows of 20 frames for two training batches of 4."""
     from vidpred.data.kth import prepare
 
     src = Path(root) / "raw" / "kth"
-    fabricate_kth_raw(src, {"person01_walking_d1": 44, "person02_boxing_d2": 40,
+    fabricate_kth_raw(src, {"person01_walking_d1": 44, "person02_boxing_d2": 60,
                             "person16_running_d1": 40, "person17_handwaving_d4": 40},
                       ranges={"person01_walking_d1": "1-20, 21-40, 41-44"})
     prepare(src, root)
@@ -182,8 +183,8 @@ def fabricate_bair_raw(src: Path, train: tuple[int, ...] = (3, 2), test: tuple[i
 
 
 def fabricate_bair(root: Path) -> Path:
-    """Prepared BAIR under ``root/bair``: 5 train trajectories (1 kept for validation), 2 test."""
+    """Prepared BAIR under ``root/bair``: 10 train trajectories (2 kept for validation), 2 test."""
     from vidpred.data.bair import prepare
 
-    prepare(fabricate_bair_raw(Path(root) / "raw" / "bair"), root)
+    prepare(fabricate_bair_raw(Path(root) / "raw" / "bair", train=(5, 5)), root)
     return Path(root) / "bair"

@@ -115,7 +115,7 @@ def test_validation_carve_and_length_limits(tmp_path: Path) -> None:
     fabricate_bair(tmp_path)
     base = dict(root=str(tmp_path), context=10, horizon=10)
     data = build_data("bair", {**base, "val_trajectories": 256})
-    assert (len(data.train), len(data.val)) == (4, 1)  # a fifth of a tiny train at most
+    assert (len(data.train), len(data.val)) == (8, 2)  # a fifth of a tiny train at most
     with pytest.raises(Exception, match="BAIR trajectories have 30 frames"):
         build_data("bair", {**base, "horizon": 25})
     with pytest.raises(DataError, match="python -m vidpred.data prepare bair --src PATH"):
@@ -154,7 +154,7 @@ def test_corrupt_tfrecords_fail_cleanly_through_the_cli(tmp_path: Path, capsys, 
 def test_verify_catches_a_changed_array(tmp_path: Path, capsys) -> None:
     fabricate_bair(tmp_path)
     code, out, err = cli(capsys, "verify", "bair", "--root", tmp_path)
-    assert code == 0 and "train: train.npy (5, 30, 3, 64, 64) uint8 ok" in out, err
+    assert code == 0 and "train: train.npy (10, 30, 3, 64, 64) uint8 ok" in out, err
     path = tmp_path / "bair" / "test.npy"
     data = bytearray(path.read_bytes())
     data[-1] ^= 1

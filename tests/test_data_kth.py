@@ -74,8 +74,8 @@ def test_splits_by_person_and_windows(tmp_path: Path) -> None:
     fabricate_kth(tmp_path)
     frames = np.load(tmp_path / "kth" / "frames.npy")
     data = build(tmp_path, stride=5)
-    # persons 1 and 2 train (clips of 20, 20, 4 and 20, 20 frames), 16 val, 17 test; windows of 10
-    assert (len(data.train), len(data.val), len(data.test)) == (12, 6, 6)
+    # persons 1 and 2 train (clips of 20, 20, 4 and 30, 30 frames), 16 val, 17 test; windows of 10
+    assert (len(data.train), len(data.val), len(data.test)) == (16, 6, 6)
     starts = data.train.starts
     assert all(any(c[3] <= s and s + 10 <= c[3] + c[4] for c in np.load(tmp_path / "kth" / "clips.npy")
                    if c[0] in (1, 2)) for s in starts)

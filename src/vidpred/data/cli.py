@@ -127,8 +127,15 @@ def bench(name: str, root: Path | None, workers: int, batches: int, batch_size: 
         except StopIteration:
             break
     seconds = time.perf_counter() - tick
-    return (f"{name} {split}: {count} samples in {seconds:.2f} s = {count / max(seconds, 1e-9):.0f} samples/s "
-            f"(batch {size}, {workers} workers, item {tuple(dataset[0].shape)})")
+    # The item alone, without batching or worker processes: the cost of generating or reading it.
+    items = min(len(dataset), max(count, 1))
+    tick = time.perf_counter()
+    for index in range(items):
+        dataset[index]
+    item_rate = items / max(time.perf_counter() - tick, 1e-9)
+    return (f"{name} {split}: {count / max(seconds, 1e-9):.0f} samples/s through a DataLoader "
+            f"(batch {size}, {workers} workers, {count} samples in {seconds:.2f} s); "
+            f"{item_rate:.0f} items/s fetched one by one in-process; item {tuple(dataset[0].shape)}")
 
 
 def parser() -> argparse.ArgumentParser:

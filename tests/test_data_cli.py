@@ -275,3 +275,59 @@ def test_module_entry_point_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "mnist", "--root", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "download mnist" in done.stderr
+
+
+def test_prepare_stocks_checks_every_file_first(tmp_path: Path, capsys) -> None:
+    src = tmp_path / "csvs"
+    src.mkdir()
+    (src / "aapl.csv").write_text(stock_csv(price_walk(60, 1), "yahoo"))
+    (src / "MSFT.csv").write_text(stock_csv(price_walk(60, 2), "av"))
+    code, out, err = cli(capsys, "prepare", "stocks", "--src", src, "--root", tmp_path / "root")
+    assert code == 0, err
+    assert files_under(tmp_path / "root") == ["stocks/AAPL.csv", "stocks/MSFT.csv"]
+    (src / "ZZZ.csv").write_text(json.dumps({"Error Message": "Invalid API call."}))
+    (src / "AAPL.csv").unlink(missing_ok=True)
+    code, _, err = cli(capsys, "prepare", "stocks", "--src", src, "--root", tmp_path / "other")
+    assert_one_line_error(code, err, str(src / "ZZZ.csv"), "Invalid API call")
+    assert not (tmp_path / "other").exists()
+
+
+def test_download_kth_and_bair_from_a_mirror(tmp_path: Path, capsys) -> None:
+    import io
+    import tarfile
+    import zipfile
+
+    from data_fabricate import fabricate_bair_raw, fabricate_kth_raw
+    from vidpred.data.kth import ACTIONS
+
+    raw = fabricate_kth_raw(tmp_path / "made", {"person01_walking_d1": 24, "person17_boxing_d1": 24})
+    bair_raw = fabricate_bair_raw(tmp_path / "made_bair", train=(2,), test=(1,))
+    with serve() as server:
+        for action in ACTIONS:
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as zf:
+                for avi in (raw / action).glob("*.avi") if (raw / action).is_dir() else []:
+                    zf.write(avi, avi.name)
+            server.files[f"/{action}.zip"] = buffer.getvalue()
+        server.files["/00sequences.txt"] = (raw / "00sequences.txt").read_bytes()
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tf:
+            tf.add(bair_raw, arcname="softmotion30_44k")
+        server.files["/bair_robot_pushing_dataset_v0.tar"] = buffer.getvalue()
+        code, out, err = cli(capsys, "download", "kth", "--root", tmp_path / "root", "--mirror", server.url)
+        assert code == 0 and out.startswith("kth: 2 videos -> 48 frames in 4 clips"), err
+        code, out, err = cli(capsys, "download", "bair", "--root", tmp_path / "root", "--mirror", server.url)
+        assert code == 0 and "bair: 2 train trajectories from 1 files, 1 test" in out, err
+    for name in ("kth", "bair"):
+        code, out, err = cli(capsys, "verify", name, "--root", tmp_path / "root")
+        assert code == 0 and out.count(" ok") == 2, err
+
+
+def test_missing_crc32c_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> None:
+    from data_fabricate import fabricate_bair_raw
+
+    raw = fabricate_bair_raw(tmp_path / "raw", train=(1,), test=(1,))
+    monkeypatch.setitem(sys.modules, "crc32c", None)
+    code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--root", tmp_path / "root")
+    assert_one_line_error(code, err, "'crc32c'", "pip install 'vidpred[video]'")
+    assert not (tmp_path / "root" / "bair").exists()

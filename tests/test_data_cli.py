@@ -183,6 +183,8 @@ def test_download_stocks_from_alpha_vantage(tmp_path: Path, capsys, monkeypatch)
         assert code == 0 and "MSFT.csv: 120 days" in out
         code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "LIMIT")
         assert_one_line_error(code, err, "LIMIT", "5 calls per minute")
+        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "LIMIT,AMD")
+        assert_one_line_error(code, err, "saved 1 (AMD)", "1 failed", "LIMIT")
     assert files_under(tmp_path) == ["stocks/AMD.csv", "stocks/MSFT.csv"]
     assert "good" not in err
 

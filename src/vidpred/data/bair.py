@@ -48,7 +48,10 @@ def trajectory(record: bytes, name: str, number: int) -> np.ndarray:
         key = IMAGE_KEY.format(t=t)
         value = features.get(key)
         if not isinstance(value, list) or len(value) != 1 or len(value[0]) != FRAME_BYTES:
-            found = "missing" if value is None else f"{sum(len(v) for v in value)} bytes" if isinstance(value, list) else "not bytes"
+            if value is None:
+                found = "missing"
+            else:
+                found = f"{sum(len(v) for v in value)} bytes" if isinstance(value, list) else "not bytes"
             raise DataError(f"{name}: record {number}: feature {key!r} is {found}, expected {FRAME_BYTES} raw bytes")
         frames[t] = np.frombuffer(value[0], dtype=np.uint8).reshape(FRAME, FRAME, 3)
     return frames.transpose(0, 3, 1, 2)

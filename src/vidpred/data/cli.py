@@ -80,7 +80,8 @@ def show(name: str, split: str, index: int, out: Path, root: Path | None, overri
         picture(item, data.context, f"{name} {split} item {index}", out)
     else:
         raise ConfigError(f"--out {out}: use a .npy or .png file name")
-    return f"{out}: {name} {split}[{index}] shape {tuple(item.shape)} float32 range [{item.min():.3g}, {item.max():.3g}]"
+    return (f"{out}: {name} {split}[{index}] shape {tuple(item.shape)} float32 "
+            f"range [{item.min():.3g}, {item.max():.3g}]")
 
 
 def picture(item: np.ndarray, context: int, title: str, out: Path) -> None:

@@ -106,7 +106,8 @@ def split_bounds(count: int, val_fraction: float, test_fraction: float) -> tuple
     return val_start, test_start
 
 
-def build_stocks(root: str, context: int, horizon: int, tickers: list[str], column: str = "close", normalize: str = "window", stride: int = 1,
+def build_stocks(root: str, context: int, horizon: int, tickers: list[str], column: str = "close",
+                 normalize: str = "window", stride: int = 1,
                  val_fraction: float = 0.1, test_fraction: float = 0.2, start: str | None = None,
                  end: str | None = None, train_size: int | None = None, val_size: int | None = None,
                  test_size: int | None = None) -> DataSplits:
@@ -181,10 +182,15 @@ def download_ticker(ticker: str, folder: Path, api_key: str | None = None, timeo
 def download(root: str | os.PathLike[str], tickers: list[str] | None = None) -> list[str]:
     """Fetch every ticker from Alpha Vantage (free tier: about 25 requests a day)."""
     folder = dataset_dir(root, NAME)
-    lines = []
+    lines, failed = [], []
     for ticker in tickers or TICKERS:
-        path = download_ticker(ticker, folder)
-        lines.append(describe(path))
+        try:
+            lines.append(describe(download_ticker(ticker, folder)))
+        except DataError as exc:  # one bad ticker (FB is META there now) must not cost the others
+            failed.append(str(exc))
+    if failed:
+        done = f"saved {len(lines)} ({', '.join(line.split('.csv')[0] for line in lines)}); " if lines else ""
+        raise DataError(f"stocks: {done}{len(failed)} failed: {'; '.join(failed)}")
     return lines
 
 

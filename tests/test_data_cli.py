@@ -15,38 +15,14 @@ import numpy as np
 import pytest
 
 from data_fabricate import digit_images, fabricate_mnist, fabricate_stocks, price_walk, stock_csv, write_gz
+from data_cli import assert_one_line_error, cli, files_under
 from data_http import serve
 from vidpred.data import mnist, stocks
-from vidpred.data.cli import main
 from vidpred.data.download import Remote, extract, fetch
 from vidpred.data.idx import encode_idx
 from vidpred.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        main([str(a) for a in argv])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
-def assert_one_line_error(code: int, err: str, *needles: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()  # progress lines may come first; the error is one last line
-    assert "Traceback" not in err and lines[-1].startswith("error: "), err
-    assert sum(line.startswith("error") for line in lines) == 1, err
-    for needle in needles:
-        assert needle in lines[-1], (needle, lines[-1])
-
-
-def files_under(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
 # ---------------------------------------------------------------- downloads

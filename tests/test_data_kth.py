@@ -10,8 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from data_cli import assert_one_line_error, cli, files_under
 from data_fabricate import fabricate_kth, fabricate_kth_raw, moving_square_frames
-from test_data_cli import assert_one_line_error, cli, files_under
 from vidpred.data import build_data
 from vidpred.data.kth import ACTIONS, decode_video, parse_sequences, prepare
 from vidpred.errors import DataError, UserError

@@ -309,3 +309,48 @@ def test_missing_crc32c_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> 
     code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--root", tmp_path / "root")
     assert_one_line_error(code, err, "'crc32c'", "pip install 'vidpred[video]'")
     assert not (tmp_path / "root" / "bair").exists()
+
+
+RAW = {  # data set -> (fabricate raw files under a folder, overrides that make a run tiny)
+    "mnist": ["data.train_size=8", "data.val_size=4", "data.test_size=4"],
+    "stocks": ["data.tickers=[AAPL,MSFT]", "data.train_size=8", "data.val_size=4", "data.test_size=4"],
+    "kth": ["data.train_persons=[1,2]", "data.val_persons=[2]", "data.test_persons=[17]"],
+    "bair": ["data.val_trajectories=1"],
+}
+
+
+def fabricate_raw(name: str, src: Path) -> Path:
+    from data_fabricate import fabricate_bair_raw, fabricate_kth_raw
+
+    src.mkdir(parents=True)
+    if name == "mnist":
+        (src / "train-images-idx3-ubyte").write_bytes(encode_idx(digit_images(20)))
+        (src / "t10k-images-idx3-ubyte").write_bytes(encode_idx(digit_images(10, 5)))
+    elif name == "stocks":
+        for k, ticker in enumerate(("AAPL", "MSFT")):
+            (src / f"{ticker}.csv").write_text(stock_csv(price_walk(420, k), "yahoo" if k else "av"))
+    elif name == "kth":
+        fabricate_kth_raw(src, {"person01_walking_d1": 44, "person02_boxing_d1": 44, "person17_running_d2": 44})
+    else:
+        return fabricate_bair_raw(src, train=(3,), test=(2,))
+    return src
+
+
+@pytest.mark.parametrize("name", sorted(RAW))
+def test_raw_to_prepare_verify_show_run(tmp_path: Path, capsys, name: str) -> None:
+    """The issue's "done when": raw files -> prepare -> verify -> show -> python -m vidpred.run."""
+    src = fabricate_raw(name, tmp_path / "raw")
+    root = tmp_path / "root"
+    for command in (["prepare", name, "--src", src], ["verify", name],
+                    ["show", name, "--split", "test", "--index", "1", "--out", tmp_path / "item.npy", *RAW[name]]):
+        code, out, err = cli(capsys, *command, "--root", root)
+        assert code == 0, (command, err)
+    item = np.load(tmp_path / "item.npy")
+    assert item.dtype == np.float32 and item.shape[0] == (40 if name == "stocks" else 20)
+    done = subprocess.run([sys.executable, "-m", "vidpred.run", "model=last", f"data={name}", f"data.root={root}",
+                           "data.num_workers=0", "trainer.progress=off", f"hydra.run.dir={tmp_path / 'run'}",
+                           *RAW[name]], capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and metrics["choices"]["data"] == name
+    assert 0 < metrics["test"]["mse"] < 1

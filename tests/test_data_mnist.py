@@ -168,4 +168,3 @@ def test_debug_mode_trains_on_disjoint_parts_of_the_real_test_digits(tmp_path: P
     assert item.shape == (20, 1, 64, 64)
     # two 32-px digits: a frame's ink is the sum of two scaled MNIST digits (mean ink ~0.13), clipped
     assert 0.01 < item.mean() < 0.1
-

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +44,6 @@ TEST_IMAGES = "t10k-images-idx3-ubyte.gz"
 TEST_SEQ = "mnist_test_seq.npy"
 # With data.train_digits=test the 10,000 test digits are cut into train / val / test parts.
 DEBUG_PARTS = (0.7, 0.1)
-
-Generator = Callable[[np.ndarray, np.random.Generator, int, int], np.ndarray]
 
 
 def _paste(canvas: np.ndarray, digit: np.ndarray, ys: np.ndarray, xs: np.ndarray, combine: str) -> None:

@@ -2,7 +2,8 @@
 # GPU checks of the video path (issue 4), about 5 minutes on one H100/H200:
 #   (a) the gpu-marked tests: bf16 autocast, channels-last, float16 + scaler, torch.compile, trainer=gpu;
 #   (b) training throughput of the Table 2 ConvLSTM (Moving-MNIST geometry: 10 -> 10 frames of
-#       1 x 64 x 64, hidden 64, layers 2) at batch 4 and 32, fp32 vs bf16, then torch.compile.
+#       1 x 64 x 64, hidden 64, layers 2) at batch 4 and 32, fp32 vs bf16, then torch.compile
+#       (default mode and reduce-overhead, i.e. CUDA graphs) at batch 4.
 # Needs no download: the bench trains on generated moving squares of that geometry.
 # Python: $PYTHON, else .venv/bin/python if it sees CUDA, else python3; the package runs from src/.
 # Packages missing on a bare GPU image (hydra-core, omegaconf, antlr4) are read from .gpu_site/
@@ -38,8 +39,8 @@ echo "== (b) throughput, Table 2 ConvLSTM (layers 2, hidden 64, 10 -> 10 at 1x64
 TABLE2=(model=convlstm data=mnist layers=2 --synthetic --frame-shape 1,64,64 --device cuda)
 timeout 200 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision 32,bf16 --batch-size 4,32 \
     --warmup 20 --steps 300 --windows 5 --out "$OUT/bench_eager.json" 2>&1 | tee "$OUT/bench_eager.log" || status=1
-echo "== (b) throughput with torch.compile (the first steps compile; warm-up time includes it)"
-timeout 180 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision bf16 --compile on --batch-size 4 \
+echo "== (b) throughput with torch.compile, default and CUDA-graph modes (warm-up includes compiling)"
+timeout 240 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision bf16 --compile on,reduce-overhead --batch-size 4 \
     --warmup 10 --steps 200 --windows 5 --out "$OUT/bench_compile.json" 2>&1 | tee "$OUT/bench_compile.log" || status=1
 echo "gpu_check: done (status $status); results in $OUT"
 exit $status

@@ -64,4 +64,5 @@ def test_cli_error_is_one_line_and_exit_code_2() -> None:
     done = subprocess.run([sys.executable, "-m", "vidpred.bench", "--compile", "maybe", "--synthetic"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2
-    assert done.stderr.strip().splitlines() == ["error: --compile takes on/off values, got 'maybe'"]
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.startswith("error: --compile takes on, off or a mode (default, reduce-overhead")

@@ -125,6 +125,12 @@ def test_cpu_path_is_exact_float32_and_untouched_layout() -> None:
     torch.testing.assert_close(model.head.weight, reference, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("key, value", [("compile", "fastest"), ("compile", 1), ("channels_last", "yes")])
+def test_bad_trainer_speed_settings_are_config_errors(key: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"trainer.{key} must be"):
+        TrainerConfig(**{key: value})
+
+
 def test_training_on_moving_squares_reports_video_metrics_and_samples(tmp_path: Path) -> None:
     torch.manual_seed(0)
     data = synthetic_splits("video", (3, 16, 16), context=4, horizon=4, sizes=(64, 8, 12))

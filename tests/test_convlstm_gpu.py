@@ -75,8 +75,9 @@ def test_float16_uses_the_gradient_scaler(tmp_path: Path) -> None:
     assert trainer.scaler.get_scale() > 0
 
 
-def test_compile_keeps_state_dict_keys_and_trains(tmp_path: Path) -> None:
-    trainer, batch = make_trainer(tmp_path, "bf16", compile=True)
+@pytest.mark.parametrize("mode", [True, "reduce-overhead"])
+def test_compile_keeps_state_dict_keys_and_trains(tmp_path: Path, mode: bool | str) -> None:
+    trainer, batch = make_trainer(tmp_path, "bf16", compile=mode)
     keys = set(Seq2SeqConvLSTM((1, 32, 32), layers=2, hidden=16).state_dict())
     losses = [trainer.train_step(batch) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(v)) for v in losses)

@@ -41,7 +41,7 @@ def check_video_run(results: dict, folder: Path) -> None:
 
 
 def test_short_cpu_training_beats_last_frame(shared_data: Path, tmp_path: Path) -> None:
-    # 24 steps of batch 8 with 4x4 patches and 16 hidden channels: about 30 s on 2 idle cores
+    # 24 steps of batch 8 with 4x4 patches and 16 hidden channels: about 12 s on one idle core
     last, trained = convlstm_vs_last(shared_data, tmp_path, train_size=192, test_size=32,
                                      model=["model.hidden=16", "model.patch_size=4", "optim.lr=3e-3"],
                                      epochs=1)
@@ -52,7 +52,7 @@ def test_short_cpu_training_beats_last_frame(shared_data: Path, tmp_path: Path) 
     check_video_run(last, tmp_path / "last")
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # about 70 s on one idle core; the numbers of the closing note
 def test_longer_cpu_training_beats_last_frame_clearly(shared_data: Path, tmp_path: Path) -> None:
     last, trained = convlstm_vs_last(shared_data, tmp_path, train_size=1024, test_size=256,
                                      model=["model.hidden=32", "model.patch_size=4", "optim.lr=2e-3"],

@@ -35,6 +35,7 @@ from vidpred.errors import ConfigError, DataError, exit_on_user_error, require
 from vidpred.io import write_json
 from vidpred.models import build_model
 from vidpred.seeding import seed_everything
+from vidpred.training.accel import COMPILE_MODES
 from vidpred.training.precision import Precision, resolve_device
 from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
 
@@ -87,7 +88,7 @@ def synthetic_splits(kind: str, frame_shape: tuple[int, ...], context: int, hori
 class BenchResult:
     device: str
     precision: str
-    compile: bool
+    compile: bool | str
     batch_size: int
     samples_per_second: float  # median over the windows
     slowest: float
@@ -98,7 +99,8 @@ class BenchResult:
 
     def line(self) -> str:
         memory = f"{self.peak_memory_mib:8.0f} MiB" if self.peak_memory_mib is not None else "       -    "
-        return (f"{self.device:5s} {self.precision:>5s} compile={'on ' if self.compile else 'off'} "
+        mode = self.compile if isinstance(self.compile, str) else ("on" if self.compile else "off")
+        return (f"{self.device:5s} {self.precision:>5s} compile={mode:15s} "
                 f"batch {self.batch_size:4d} | {self.samples_per_second:10.1f} samples/s "
                 f"[{self.slowest:.1f} .. {self.fastest:.1f}] | {self.samples_per_second / self.batch_size:8.2f} "
                 f"steps/s | warm-up {self.warmup_seconds:6.1f} s | peak {memory}")
@@ -138,7 +140,7 @@ def time_training(trainer: Trainer, batch_size: int, warmup: int, steps: int, wi
 
 
 def bench_one(model_name: str, model_params: dict[str, Any], data: DataSplits, device: torch.device,
-              precision: str, compile_model: bool, batch_size: int, optim: OptimConfig,
+              precision: str, compile_model: bool | str, batch_size: int, optim: OptimConfig,
               warmup: int, steps: int, windows: int, num_workers: int = 0, seed: int = 0) -> BenchResult:
     """Throughput of one combination, with a fresh model and trainer."""
     require(len(data.train) >= batch_size,
@@ -166,12 +168,14 @@ def _choices(text: str, parse: type = str) -> list[Any]:
     return [parse(part) for part in text.split(",") if part]
 
 
-def _switch(text: str) -> bool:
+def _compile_choice(text: str) -> bool | str:
     if text.lower() in ("on", "true", "1", "yes"):
         return True
     if text.lower() in ("off", "false", "0", "no"):
         return False
-    raise ConfigError(f"--compile takes on/off values, got {text!r}")
+    if text in COMPILE_MODES:
+        return text
+    raise ConfigError(f"--compile takes on, off or a mode ({', '.join(COMPILE_MODES)}), got {text!r}")
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -180,7 +184,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("overrides", nargs="*", help="config overrides, as for python -m vidpred.run")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     parser.add_argument("--precision", default="32,bf16", help="comma-separated: 32, bf16, 16 (default: 32,bf16)")
-    parser.add_argument("--compile", default="off", help="comma-separated on/off (default: off)")
+    parser.add_argument("--compile", default="off",
+                        help="comma-separated on, off or a torch.compile mode, e.g. reduce-overhead (default: off)")
     parser.add_argument("--batch-size", default=None, help="comma-separated (default: the config's data.batch_size)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default: 10)")
     parser.add_argument("--steps", type=int, default=100, help="timed steps in total (default: 100)")
@@ -232,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> list[BenchResult]:
     results = []
     for batch_size in batch_sizes:
         for precision in _choices(args.precision):
-            for compile_model in (_switch(c) for c in _choices(args.compile)):
+            for compile_model in (_compile_choice(c) for c in _choices(args.compile)):
                 result = bench_one(cfg.model.name, model_params, data, device, precision, compile_model,
                                    batch_size, optim, args.warmup, args.steps, args.windows, num_workers,
                                    seed=int(cfg.seed))

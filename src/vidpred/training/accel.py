@@ -10,6 +10,9 @@ import torch
 from torch import nn
 
 _LAST_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
+#: torch.compile modes ``trainer.compile`` accepts besides true / false. ``reduce-overhead``
+#: replays CUDA graphs: it pays off where a step is many small kernels (a ConvLSTM at batch 4).
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:
@@ -28,7 +31,7 @@ def to_channels_last(model: nn.Module) -> nn.Module:
 
 
 def accelerate(model: nn.Module, device: torch.device, video: bool, channels_last: bool,
-               compile_model: bool) -> nn.Module:
+               compile_model: bool | str) -> nn.Module:
     """Apply the speed settings for ``device`` to ``model`` (in place) and return it."""
     if device.type == "cuda":
         # Shapes are fixed within a run, so autotuning the convolution algorithms once pays off.
@@ -38,5 +41,5 @@ def accelerate(model: nn.Module, device: torch.device, video: bool, channels_las
     if compile_model:
         # Module.compile keeps the module (and its state_dict keys): checkpoints stay loadable
         # without torch.compile.
-        model.compile()
+        model.compile(mode=None if compile_model is True else compile_model)
     return model

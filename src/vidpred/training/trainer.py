@@ -25,7 +25,7 @@ from vidpred.io import write_csv
 from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
 from vidpred.training import checkpoint
-from vidpred.training.accel import accelerate
+from vidpred.training.accel import COMPILE_MODES, accelerate
 from vidpred.training.precision import Precision
 from vidpred.training.progress import Progress
 
@@ -45,7 +45,7 @@ class TrainerConfig:
     log_every_n_steps: int = 50
     checkpoint_every_n_steps: int = 0
     progress: str = "auto"
-    compile: bool = False
+    compile: bool | str = False  # false, true or a torch.compile mode (e.g. reduce-overhead)
     channels_last: bool = True
 
     def __post_init__(self) -> None:
@@ -64,9 +64,11 @@ class TrainerConfig:
         require(self.checkpoint_every_n_steps >= 0,
                 f"trainer.checkpoint_every_n_steps must be 0 (epoch ends only) or positive, "
                 f"got {self.checkpoint_every_n_steps}")
-        for key in ("compile", "channels_last"):
-            require(isinstance(getattr(self, key), bool),
-                    f"trainer.{key} must be true or false, got {getattr(self, key)!r}")
+        require(isinstance(self.channels_last, bool),
+                f"trainer.channels_last must be true or false, got {self.channels_last!r}")
+        require(isinstance(self.compile, bool) or self.compile in COMPILE_MODES,
+                f"trainer.compile must be true, false or a mode ({', '.join(COMPILE_MODES)}), "
+                f"got {self.compile!r}")
 
 
 @dataclass

@@ -253,6 +253,7 @@ def test_module_entry_point_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "mnist", "--root", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "download mnist" in done.stderr
+    assert "t10k-images-idx3-ubyte.gz not found" in done.stderr
 
 
 def test_prepare_stocks_checks_every_file_first(tmp_path: Path, capsys) -> None:
@@ -354,3 +355,28 @@ def test_raw_to_prepare_verify_show_run(tmp_path: Path, capsys, name: str) -> No
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["status"] == "completed" and metrics["choices"]["data"] == name
     assert 0 < metrics["test"]["mse"] < 1
+
+
+@pytest.mark.parametrize("name", ["mnist", "stocks"])
+def test_real_files_prepare_verify_show_run(tmp_path: Path, capsys, shared_data: Path, name: str) -> None:
+    """The done-when path on the real MNIST test digits and stock CSVs."""
+    root = tmp_path / "root"
+    tiny = {"mnist": ["data.train_digits=test", "data.train_size=8", "data.val_size=4", "data.test_size=4"],
+            "stocks": ["data.train_size=64", "data.val_size=16", "data.test_size=16"]}[name]
+    code, out, err = cli(capsys, "prepare", name, "--src", shared_data / name, "--root", root)
+    assert code == 0, err
+    code, out, err = cli(capsys, "verify", name, "--root", root)
+    assert code == 0, err
+    if name == "mnist":
+        assert "t10k-images-idx3-ubyte.gz: 10000 images ok" in out
+        assert "train-images-idx3-ubyte.gz: absent; data=mnist needs it" in out
+    else:
+        assert "GOOGL.csv: 4109 days 2004-08-19 .. 2020-12-11 ok" in out
+    code, out, err = cli(capsys, "show", name, "--index", "2", "--out", tmp_path / "item.png", "--root", root, *tiny)
+    assert code == 0 and (tmp_path / "item.png").stat().st_size > 1000, err
+    done = subprocess.run([sys.executable, "-m", "vidpred.run", "model=last", f"data={name}", f"data.root={root}",
+                           "data.num_workers=0", "trainer.progress=off", f"hydra.run.dir={tmp_path / 'run'}", *tiny],
+                          capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "completed" and 0 < metrics["test"]["mse"] < 1

@@ -94,14 +94,17 @@ def test_prepare_and_load(tmp_path: Path, source: str) -> None:
     src = raw
     if source == "tar":
         src = tmp_path / "bair.tar"
-        with tarfile.open(src, "w") as tf:
-            tf.add(raw, arcname="softmotion30_44k")
+        with tarfile.open(src, "w") as tf:  # files in reverse order: loading must not depend on it
+            for path in sorted(raw.rglob("*.tfrecords"), reverse=True):
+                tf.add(path, arcname=f"softmotion30_44k/{path.relative_to(raw).as_posix()}")
     lines = prepare(src, tmp_path)
     assert lines == ["bair: 5 train trajectories from 2 files, 2 test trajectories from 1 files"]
     train = np.load(tmp_path / "bair" / "train.npy", mmap_mode="r")
+    ids = np.load(tmp_path / "bair" / "train_ids.npy")
     assert train.shape == (5, 30, 3, 64, 64) and train.dtype == np.uint8
-    for k in range(5):  # files in trajectory order, records in file order
-        np.testing.assert_array_equal(train[k], bair_trajectory(k).transpose(0, 3, 1, 2))
+    assert ids.tolist() == ([0, 1, 2, 3, 4] if source == "folder" else [3, 4, 0, 1, 2])
+    for row, k in enumerate(ids):  # each row is the trajectory its id names
+        np.testing.assert_array_equal(train[row], bair_trajectory(int(k)).transpose(0, 3, 1, 2))
     data = build_data("bair", dict(root=str(tmp_path), context=4, horizon=6, val_trajectories=1))
     assert (len(data.train), len(data.val), len(data.test)) == (4, 1, 2)
     item = data.val[0]

@@ -79,22 +79,32 @@ def tfrecord_streams(src: Path) -> Iterator[tuple[str, str, IO[bytes]]]:
 
 
 def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
-    """Convert the TFRecords under ``src`` into ``<root>/bair``; one trajectory at a time in memory."""
+    """Convert the TFRecords under ``src`` into ``<root>/bair``; one trajectory at a time in memory.
+
+    A tar is read in its own member order, so each row's trajectory number (``A`` of
+    ``traj_A_to_B`` plus the record's position) is saved too: loading orders by it, and a folder
+    and a tar of the same files give identical splits.
+    """
     counts = {"train": 0, "test": 0}
     files = {"train": 0, "test": 0}
+    ids: dict[str, list[int]] = {"train": [], "test": []}
     with atomic_dir(dataset_dir(root, NAME)) as tmp:
         streams = {s: NpyStream(tmp / f"{s}.npy", (STEPS, 3, FRAME, FRAME)) for s in counts}
         for split, name, fh in tfrecord_streams(Path(src)):
+            first = int(FILE_RE.search(name).group(2))  # type: ignore[union-attr]
             for number, record in enumerate(read_records(fh, name)):
                 streams[split].append(trajectory(record, name, number)[None])
+                ids[split].append(first + number)
             files[split] += 1
         for split, stream in streams.items():
             stream.close()
             counts[split] = stream.count
+            np.save(tmp / f"{split}_ids.npy", np.asarray(ids[split], dtype=np.int64))
         if not counts["train"] or not counts["test"]:
             raise DataError(f"{src}: no {'train' if not counts['train'] else 'test'} trajectories found "
                             "(expected softmotion30_44k/{train,test}/traj_*_to_*.tfrecords)")
-        write_manifest(tmp, NAME, {s: tmp / f"{s}.npy" for s in counts},
+        arrays = {key: tmp / f"{key}.npy" for key in ("train", "test", "train_ids", "test_ids")}
+        write_manifest(tmp, NAME, arrays,
                        {"files": files, "trajectories": counts, "frame_key": IMAGE_KEY, "layout": "N,T,C,H,W"})
     return [f"bair: {counts['train']} train trajectories from {files['train']} files, "
             f"{counts['test']} test trajectories from {files['test']} files"]
@@ -141,13 +151,20 @@ def build_bair(root: str, context: int, horizon: int, val_trajectories: int = 25
         if array.ndim != 5 or array.shape[1:] != (STEPS, 3, FRAME, FRAME):
             raise DataError(f"{folder / f'{split}.npy'}: shape {array.shape}, expected (N, 30, 3, 64, 64); "
                             "prepare the data again")
+    # rows in trajectory-number order (a tar may have listed its files in any order)
+    order = {s: np.argsort(np.asarray(load_npy(folder / f"{s}_ids.npy", NAME, root, mmap=False)), kind="stable")
+             for s in ("train", "test")}
+    for split, array in arrays.items():
+        if len(order[split]) != len(array):
+            raise DataError(f"{folder / f'{split}_ids.npy'}: {len(order[split])} ids for {len(array)} trajectories; "
+                            "prepare the data again")
     total = len(arrays["train"])
     require(val_trajectories >= 1, f"data.val_trajectories must be at least 1, got {val_trajectories}")
     require(total >= 2, f"{folder / 'train.npy'}: {total} trajectory, too few to carve a validation split")
     # A small (fabricated or partial) copy keeps at least four fifths of train for training.
     val_trajectories = min(val_trajectories, max(1, total // 5))
-    indices = {"train": np.arange(total - val_trajectories), "val": np.arange(total - val_trajectories, total),
-               "test": np.arange(len(arrays["test"]))}
+    indices = {"train": order["train"][: total - val_trajectories], "val": order["train"][total - val_trajectories:],
+               "test": order["test"]}
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     splits = {}
     for split, chosen in indices.items():

@@ -140,7 +140,8 @@ def bench(name: str, root: Path | None, workers: int, batches: int, batch_size: 
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m vidpred.data", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m vidpred.data",
+                                description="Get, convert, check and look at data sets.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -158,15 +159,20 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--src", type=Path, required=True, help="folder of raw files")
     sp = add("verify", "check the data under the root (against the manifest where there is one)")
     sp = add("show", "write one item as the model sees it (.npy) or as a picture (.png)")
-    sp.add_argument("--split", default="test", choices=["train", "val", "test"])
-    sp.add_argument("--index", type=int, default=0)
-    sp.add_argument("--out", type=Path, required=True)
+    sp.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
+    sp.add_argument("--index", type=int, default=0, help="item number within the split (default: 0)")
+    sp.add_argument("--out", type=Path, required=True, help="FILE.npy (float32 item) or FILE.png (picture)")
     sp = add("bench", "measure loading throughput in samples per second")
     sp.add_argument("--workers", type=int, default=2)
     sp.add_argument("--batches", type=int, default=50)
     sp.add_argument("--batch-size", type=int, default=None)
     sp.add_argument("--split", default="train", choices=["train", "val", "test"])
-    p.epilog = "show and bench also take config overrides KEY=VALUE, e.g. data.context=5"
+    p.epilog = ("examples:\n  python -m vidpred.data download mnist\n"
+                "  python -m vidpred.data prepare kth --src ~/raw/kth\n"
+                "  python -m vidpred.data verify kth\n"
+                "  python -m vidpred.data show mnist --split test --index 3 --out item.png data.generator=standard28\n"
+                "  python -m vidpred.data bench mnist --workers 2\n\n"
+                "show and bench take config overrides KEY=VALUE after the name, as python -m vidpred.run does")
     return p
 
 

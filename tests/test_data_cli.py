@@ -337,6 +337,24 @@ def fabricate_raw(name: str, src: Path) -> Path:
     return src
 
 
+def run_last(name: str, root: Path, overrides: list[str], run_dir: Path, as_command: bool) -> dict:
+    """``python -m vidpred.run model=last data=NAME``: as a command (slow start-up: torch, Hydra) or
+    in-process on the same composed config; returns metrics.json."""
+    args = ["model=last", f"data={name}", f"data.root={root}", "data.num_workers=0", "trainer.progress=off",
+            *overrides]
+    if as_command:
+        done = subprocess.run([sys.executable, "-m", "vidpred.run", *args, f"hydra.run.dir={run_dir}"],
+                              capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    else:
+        from conftest import compose_config
+
+        from vidpred.run import run_experiment
+
+        run_experiment(compose_config(args), run_dir)
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
 @pytest.mark.parametrize("name", sorted(RAW))
 def test_raw_to_prepare_verify_show_run(tmp_path: Path, capsys, name: str) -> None:
     """The issue's "done when": raw files -> prepare -> verify -> show -> python -m vidpred.run."""
@@ -348,11 +366,7 @@ def test_raw_to_prepare_verify_show_run(tmp_path: Path, capsys, name: str) -> No
         assert code == 0, (command, err)
     item = np.load(tmp_path / "item.npy")
     assert item.dtype == np.float32 and item.shape[0] == (40 if name == "stocks" else 20)
-    done = subprocess.run([sys.executable, "-m", "vidpred.run", "model=last", f"data={name}", f"data.root={root}",
-                           "data.num_workers=0", "trainer.progress=off", f"hydra.run.dir={tmp_path / 'run'}",
-                           *RAW[name]], capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = run_last(name, root, RAW[name], tmp_path / "run", as_command=name == "mnist")
     assert metrics["status"] == "completed" and metrics["choices"]["data"] == name
     assert 0 < metrics["test"]["mse"] < 1
 
@@ -374,9 +388,5 @@ def test_real_files_prepare_verify_show_run(tmp_path: Path, capsys, shared_data:
         assert "GOOGL.csv: 4109 days 2004-08-19 .. 2020-12-11 ok" in out
     code, out, err = cli(capsys, "show", name, "--index", "2", "--out", tmp_path / "item.png", "--root", root, *tiny)
     assert code == 0 and (tmp_path / "item.png").stat().st_size > 1000, err
-    done = subprocess.run([sys.executable, "-m", "vidpred.run", "model=last", f"data={name}", f"data.root={root}",
-                           "data.num_workers=0", "trainer.progress=off", f"hydra.run.dir={tmp_path / 'run'}", *tiny],
-                          capture_output=True, text=True, cwd=REPO, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    metrics = run_last(name, root, tiny, tmp_path / "run", as_command=name == "stocks")
     assert metrics["status"] == "completed" and 0 < metrics["test"]["mse"] < 1

@@ -133,3 +133,15 @@ def test_real_stock_files(shared_data: Path) -> None:
     assert len(data.test) == total
     assert data.train.array.shape[1:] == (40, 1)
     assert np.isfinite(data.train.array).all() and data.train.array.min() == 0 and data.train.array.max() == 1
+
+
+def test_calendar_split_cuts_every_ticker_at_the_same_days(tmp_path: Path) -> None:
+    write(tmp_path, "OLD", stock_csv(np.arange(1.0, 401), "yahoo", first_day="2015-01-01"))
+    write(tmp_path, "NEW", stock_csv(np.arange(1.0, 201), "av", first_day="2015-07-20"))
+    data = build(tmp_path, ["OLD", "NEW"], val_from="2015-10-01", test_from="2015-12-01")
+    # OLD: 273 days before val, 61 of val, 66 of test; NEW: 73, 61, 66; windows of 8 stay inside
+    assert (len(data.train), len(data.val), len(data.test)) == (273 - 7 + 73 - 7, 2 * (61 - 7), 2 * (66 - 7))
+    with pytest.raises(Exception, match="give both data.val_from and data.test_from"):
+        build(tmp_path, ["OLD"], val_from="2015-10-01")
+    with pytest.raises(Exception, match="must come before"):
+        build(tmp_path, ["OLD"], val_from="2015-12-01", test_from="2015-10-01")

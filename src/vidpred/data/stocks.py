@@ -109,9 +109,15 @@ def split_bounds(count: int, val_fraction: float, test_fraction: float) -> tuple
 def build_stocks(root: str, context: int, horizon: int, tickers: list[str], column: str = "close",
                  normalize: str = "window", stride: int = 1,
                  val_fraction: float = 0.1, test_fraction: float = 0.2, start: str | None = None,
-                 end: str | None = None, train_size: int | None = None, val_size: int | None = None,
+                 end: str | None = None, val_from: str | None = None, test_from: str | None = None,
+                 train_size: int | None = None, val_size: int | None = None,
                  test_size: int | None = None) -> DataSplits:
-    """Windows of every ticker, split by time per ticker; ``*_size`` caps a split (null: all)."""
+    """Windows of every ticker, split by time per ticker; ``*_size`` caps a split (null: all).
+
+    By default each ticker's own history is cut by fractions. ``val_from`` and ``test_from``
+    (dates) cut every ticker at the same calendar days instead, so no training window of one
+    ticker overlaps the test period of another.
+    """
     check_horizon(context, horizon)
     require(normalize in ("window", "context"), f"data.normalize must be window or context, got {normalize!r}")
     require(stride >= 1, f"data.stride must be at least 1, got {stride}")
@@ -119,6 +125,10 @@ def build_stocks(root: str, context: int, horizon: int, tickers: list[str], colu
             f"data.val_fraction and data.test_fraction must be in (0, 1) and sum below 1, "
             f"got {val_fraction} and {test_fraction}")
     require(len(tickers) >= 1, "data.tickers is empty; name at least one ticker")
+    require((val_from is None) == (test_from is None), "give both data.val_from and data.test_from, or neither")
+    if val_from is not None:
+        require(pd.Timestamp(val_from) < pd.Timestamp(test_from),
+                f"data.val_from ({val_from}) must come before data.test_from ({test_from})")
     length = context + horizon
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     folder = dataset_dir(root, NAME)
@@ -129,7 +139,10 @@ def build_stocks(root: str, context: int, horizon: int, tickers: list[str], colu
         series = read_prices(path, column)
         series = series.loc[pd.Timestamp(start) if start else None: pd.Timestamp(end) if end else None]
         prices = series.to_numpy()
-        val_start, test_start = split_bounds(len(prices), val_fraction, test_fraction)
+        if val_from is None:
+            val_start, test_start = split_bounds(len(prices), val_fraction, test_fraction)
+        else:
+            val_start, test_start = (int(series.index.searchsorted(pd.Timestamp(day))) for day in (val_from, test_from))
         segments = {"train": prices[:val_start], "val": prices[val_start:test_start], "test": prices[test_start:]}
         for split, segment in segments.items():
             parts[split].append(windows(segment, length, stride))

@@ -137,3 +137,21 @@ def test_missing_pyav_names_the_extra(tmp_path: Path, monkeypatch) -> None:
     with pytest.raises(UserError, match=r"pip install 'vidpred\[video\]'"):
         prepare(tmp_path, tmp_path / "root")
     assert not (tmp_path / "root" / "kth").exists()
+
+
+def test_datasets_pickle_as_file_paths(tmp_path: Path) -> None:
+    """Workers started by spawn get the path of the memory-mapped file, not a copy of it."""
+    import pickle
+
+    from data_fabricate import fabricate_bair
+
+    fabricate_kth(tmp_path)
+    fabricate_bair(tmp_path)
+    kth = build(tmp_path).train
+    bair = build_data("bair", dict(root=str(tmp_path), context=5, horizon=5)).test
+    for dataset, array_bytes in ((kth, (tmp_path / "kth" / "frames.npy").stat().st_size),
+                                 (bair, (tmp_path / "bair" / "test.npy").stat().st_size)):
+        blob = pickle.dumps(dataset)
+        assert len(blob) < array_bytes / 10
+        copy = pickle.loads(blob)
+        torch.testing.assert_close(copy[len(copy) - 1], dataset[len(dataset) - 1])

@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, check_horizon
 from vidpred.data.download import Remote, fetch
-from vidpred.data.store import (NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, verify_manifest,
+from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, verify_manifest,
                                 write_manifest)
 from vidpred.data.tfrecord import parse_example, read_records
 from vidpred.errors import DataError, require
@@ -124,7 +124,7 @@ class BAIRTrajectories(Dataset):
     """The first ``length`` frames of each selected trajectory, float32 ``(T, 3, 64, 64)`` in [0, 1]."""
 
     def __init__(self, array: np.ndarray, indices: np.ndarray, length: int) -> None:
-        self.array = array
+        self.array = Mapped(array)
         self.indices = indices
         self.length = length
 
@@ -132,7 +132,7 @@ class BAIRTrajectories(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        frames = np.asarray(self.array[int(self.indices[index]), : self.length], dtype=np.float32) / 255.0
+        frames = np.asarray(self.array.array[int(self.indices[index]), : self.length], dtype=np.float32) / 255.0
         return torch.from_numpy(frames)
 
 

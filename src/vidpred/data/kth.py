@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, check_horizon
 from vidpred.data.download import Remote, extract, fetch
-from vidpred.data.store import (NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
+from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
                                 sha256_file, verify_manifest, write_manifest)
 from vidpred.errors import DataError, require
 
@@ -137,7 +137,7 @@ class KTHClips(Dataset):
     """Windows of ``length`` frames inside the clips, as float32 ``(T, 1, 64, 64)`` in [0, 1]."""
 
     def __init__(self, frames: np.ndarray, starts: np.ndarray, length: int) -> None:
-        self.frames = frames
+        self.frames = Mapped(frames)
         self.starts = starts
         self.length = length
 
@@ -146,7 +146,7 @@ class KTHClips(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         start = int(self.starts[index])
-        window = np.asarray(self.frames[start: start + self.length], dtype=np.float32) / 255.0
+        window = np.asarray(self.frames.array[start: start + self.length], dtype=np.float32) / 255.0
         return torch.from_numpy(window).unsqueeze(1)
 
 

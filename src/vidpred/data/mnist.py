@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 from vidpred.data.base import DataSplits, check_horizon, check_sizes, item_rng
 from vidpred.data.download import Remote, fetch
 from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from vidpred.data.store import dataset_dir, load_npy, missing
+from vidpred.data.store import Mapped, dataset_dir, load_npy, missing
 from vidpred.errors import DataError, require
 from vidpred.io import atomic_path
 
@@ -153,8 +153,8 @@ class MovingMNIST(Dataset):
 class MovingMNISTFile(Dataset):
     """The standard test set: ``mnist_test_seq.npy`` uint8 ``(20, N, 64, 64)``, time-major, memory-mapped."""
 
-    def __init__(self, array: np.ndarray, size: int, length: int) -> None:
-        self.array = array
+    def __init__(self, array: np.memmap, size: int, length: int) -> None:
+        self.array = Mapped(array)
         self.size = size
         self.length = length
 
@@ -164,7 +164,7 @@ class MovingMNISTFile(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.size:
             raise IndexError(index)
-        frames = np.asarray(self.array[: self.length, index], dtype=np.float32) / 255.0
+        frames = np.asarray(self.array.array[: self.length, index], dtype=np.float32) / 255.0
         return torch.from_numpy(frames).unsqueeze(1)
 
 

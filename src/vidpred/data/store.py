@@ -122,6 +122,24 @@ def load_npy(path: Path, name: str, root: str | os.PathLike[str], mmap: bool = T
                         f"prepare it again with: {get_command(name, root)}") from exc
 
 
+class Mapped:
+    """A memory-mapped ``.npy`` that pickles as its path: DataLoader workers started by ``spawn``
+    (macOS, Windows) reopen the file instead of receiving a copy of the whole array."""
+
+    def __init__(self, array: np.memmap) -> None:
+        self.path = str(array.filename)
+        self._array: np.ndarray | None = array
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            self._array = np.load(self.path, mmap_mode="r")
+        return self._array
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"path": self.path, "_array": None}
+
+
 @contextlib.contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``final``; on success it replaces ``final`` in one rename.

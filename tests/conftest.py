@@ -34,6 +34,10 @@ def shrink_overrides(cfg: DictConfig) -> list[str]:
     for key, size in (("train_size", 16), ("val_size", 8), ("test_size", 8)):
         if key in cfg.data:
             out.append(f"data.{key}={size}")
+    # a narrow model: the matrix checks wiring, not capacity (a full ConvLSTM step is slow on a CPU)
+    for key, value in (("hidden", 8), ("patch_size", 4)):
+        if key in cfg.model:
+            out.append(f"model.{key}={value}")
     return out
 
 

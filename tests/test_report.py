@@ -211,3 +211,14 @@ def test_cli_writes_the_report_and_reports_user_errors_in_one_line(runs_root: Pa
 def test_nothing_to_report_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(ReportError):
         collect([tmp_path])
+
+
+def test_baselines_repeated_over_layers_count_once_in_the_figures(runs_root: Path) -> None:
+    from vidpred.report.collect import dedupe_baselines
+
+    runs = collect([runs_root / "multirun" / "2026-11-26"])
+    kept = dedupe_baselines(runs)
+    assert [r.choices["layers"] for r in kept if r.choices["model"] == "last"] == [1]
+    lstm = [r for r in runs if r.choices["model"] == "lstm"]
+    assert sorted(map(str, (r.path for r in kept if r.choices["model"] == "lstm"))) == sorted(
+        map(str, (r.path for r in lstm)))  # models with layers are never merged

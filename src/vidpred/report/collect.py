@@ -19,6 +19,7 @@ import pandas as pd
 import yaml
 
 from vidpred.errors import UserError
+from vidpred.report.study import BASELINES
 
 METRICS = "metrics.json"
 HYDRA_DIR = ".hydra"
@@ -193,6 +194,27 @@ def tidy_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
         if key in frame:
             frame[key] = pd.to_numeric(frame[key], errors="coerce").astype("Int64")
     return frame
+
+
+def dedupe_baselines(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """Baselines have no layers, so a baseline run repeated at several layer counts is one
+    experiment: keep the first completed run of each (model, data, seed, variant). Runs of other
+    models pass through."""
+    seen: set[tuple[Any, ...]] = set()
+    kept = []
+    for run in sorted(runs, key=lambda r: (not r.completed, str(r.path))):
+        if run.choices.get("model") not in BASELINES:
+            kept.append(run)
+            continue
+        key = (run.choices.get("model"), run.choices.get("data"), run.choices.get("seed"), run.variant)
+        if run.completed and key in seen:
+            continue
+        if run.completed:
+            seen.add(key)
+        elif any(k[:3] == key[:3] for k in seen):
+            continue  # a failed repeat of a baseline that completed elsewhere adds nothing
+        kept.append(run)
+    return kept
 
 
 def finite(value: Any) -> bool:

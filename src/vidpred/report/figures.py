@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vidpred.plots import save_figure  # noqa: E402
-from vidpred.report.collect import RunRecord  # noqa: E402
+from vidpred.report.collect import RunRecord, dedupe_baselines  # noqa: E402
 from vidpred.report.study import BASELINES  # noqa: E402
 
 
@@ -28,7 +28,7 @@ def _label(run: RunRecord) -> str:
 
 def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
     groups: dict[str, list[RunRecord]] = defaultdict(list)
-    for run in runs:
+    for run in dedupe_baselines(runs):
         if run.completed:
             groups[str(run.choices.get("data"))].append(run)
     return dict(sorted(groups.items()))

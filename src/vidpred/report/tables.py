@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vidpred.report.collect import ReportError, RunRecord, finite, tidy_frame
+from vidpred.report.collect import ReportError, RunRecord, dedupe_baselines, finite, tidy_frame
 from vidpred.report.study import BASELINES, StudyTable
 
 MISSING = "—"
@@ -107,28 +107,11 @@ def _fill(cell: Cell, run: RunRecord, metric: str) -> None:
         cell.variants.add(run.variant)
 
 
-def _dedupe_baselines(runs: Sequence[RunRecord]) -> list[RunRecord]:
-    """A baseline run repeated at several layer counts is one experiment: keep the first of each
-    (model, data, seed, variant) among the completed ones, then the rest."""
-    seen: set[tuple[Any, ...]] = set()
-    kept = []
-    for run in sorted(runs, key=lambda r: (not r.completed, str(r.path))):
-        key = (run.choices.get("model"), run.choices.get("data"), run.choices.get("seed"), run.variant)
-        if run.completed and key in seen:
-            continue
-        if run.completed:
-            seen.add(key)
-        elif any(k[:3] == key[:3] for k in seen):
-            continue  # a failed repeat of a baseline that completed elsewhere adds nothing
-        kept.append(run)
-    return kept
-
-
 def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, list[dict[str, Any]]] | None:
     """The study's table filled with ``runs`` (``None`` when no run belongs to it)."""
     mine = [r for r in runs if r.choices.get("data") in table.data]
     main = [r for r in mine if r.choices.get("model") == table.model]
-    baseline_runs = _dedupe_baselines([r for r in mine if r.choices.get("model") in table.baselines])
+    baseline_runs = dedupe_baselines([r for r in mine if r.choices.get("model") in table.baselines])
     if not main and not baseline_runs:
         return None
     found_layers = {int(r.choices["layers"]) for r in main if isinstance(r.choices.get("layers"), int)}

@@ -222,3 +222,17 @@ def test_baselines_repeated_over_layers_count_once_in_the_figures(runs_root: Pat
     lstm = [r for r in runs if r.choices["model"] == "lstm"]
     assert sorted(map(str, (r.path for r in kept if r.choices["model"] == "lstm"))) == sorted(
         map(str, (r.path for r in lstm)))  # models with layers are never merged
+
+
+def test_video_runs_fill_table2_beside_the_study(tmp_path: Path) -> None:
+    from vidpred.report.study import TABLE2
+
+    make_run(tmp_path / "runs" / "a", "convlstm", "mnist", 2, 0, 0.0125, horizon=10)
+    make_run(tmp_path / "runs" / "b", "mean", "mnist", 1, 0, 0.05, horizon=10)
+    report = build_report([tmp_path / "runs"], tmp_path / "report", with_figures=False)
+    assert set(report.tables) == {"table2", "pivot"}
+    table = pd.read_csv(tmp_path / "report" / "table2.csv")
+    cell = table[(table["model"] == "convlstm") & (table["layers"] == 2) & (table["data"] == "mnist")].iloc[0]
+    assert cell["mean"] == 0.0125 and cell["study"] == TABLE2.study_value("mnist", 2) == 1.278e-2
+    assert cell["ratio"] == pytest.approx(0.0125 / 1.278e-2)
+    assert "OpenSTL" in report.markdown.read_text()

@@ -107,3 +107,11 @@ def test_debug_fast_runs_a_few_batches(tmp_path: Path) -> None:
     cfg = compose_config(["debug=fast", "data.train_size=400", "data.val_size=100", "data.test_size=300"])
     results = run_experiment(cfg, tmp_path)
     assert results["train"]["steps"] == 5 and results["test"]["sequences"] == 2 * 64
+
+
+def test_a_bad_logger_setting_marks_the_run_failed(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    proc = vidpred_run([*TINY, "logger=wandb", "logger.mode=sometimes", f"hydra.run.dir={out}"], tmp_path)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and "logger.mode" in metrics["error"]

@@ -32,7 +32,7 @@ import vidpred
 from vidpred.data import build_data
 from vidpred.errors import DivergedError, UserError, debug_enabled, one_line, require
 from vidpred.io import write_json
-from vidpred.loggers import build_logger
+from vidpred.loggers import NullLogger, build_logger
 from vidpred.models import build_model, count_parameters
 from vidpred.plots import save_samples
 from vidpred.seeding import seed_everything
@@ -93,10 +93,11 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
                                "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                "versions": versions()}
     write_json(run_dir / "metrics.json", results)
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    logger = build_logger(cfg.logger.name, {k: v for k, v in plain["logger"].items() if k != "name"},
-                          run_dir, plain, choices)
+    logger = NullLogger()  # until the configured one exists: a bad logger setting is a failed run too
     try:
+        plain = OmegaConf.to_container(cfg, resolve=True)
+        logger = build_logger(cfg.logger.name, {k: v for k, v in plain["logger"].items() if k != "name"},
+                              run_dir, plain, choices)
         _train_and_test(cfg, plain, run_dir, results, [*callbacks, logger])
         results["status"] = "completed"
     except DivergedError as exc:

@@ -39,6 +39,17 @@ def _colors(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
     return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
 
 
+def _save_log_plot(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
+    """Label a log-scale curve plot, save it and return its path."""
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return path
+
+
 def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
     """Per data set: training loss against step (solid) and validation MSE per epoch (dots)."""
     written = []
@@ -60,14 +71,8 @@ def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
                 val = history[history["val_mse"].notna()]
                 ax.plot(val["step"], val["val_mse"], "o", color=colors[label], markersize=3)
             labelled.add(label)
-        ax.set_yscale("log")
-        ax.set_xlabel("training step")
-        ax.set_ylabel("MSE (line: train loss, dots: validation)")
-        ax.set_title(f"training on {data}")
-        ax.legend(fontsize=8)
-        path = folder / f"loss_{data}.png"
-        save_figure(fig, path)
-        written.append(path)
+        written.append(_save_log_plot(fig, ax, "training step", "MSE (line: train loss, dots: validation)",
+                                      f"training on {data}", folder / f"loss_{data}.png"))
     return written
 
 
@@ -89,15 +94,9 @@ def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
             mean = np.nanmean(np.array([v[:length] for v in values]), axis=0)
             ax.plot(np.arange(1, length + 1), mean, marker=".", color=colors[label],
                     linestyle="--" if label in BASELINES else "-", label=f"{label} (n={len(values)})")
-        ax.set_yscale("log")
-        ax.set_xlabel("predicted step")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("test MSE")
-        ax.set_title(f"test error per predicted step, {data}")
-        ax.legend(fontsize=8)
-        path = folder / f"per_step_{data}.png"
-        save_figure(fig, path)
-        written.append(path)
+        written.append(_save_log_plot(fig, ax, "predicted step", "test MSE",
+                                      f"test error per predicted step, {data}", folder / f"per_step_{data}.png"))
     return written
 
 

@@ -13,7 +13,9 @@ import logging
 import os
 import platform
 import secrets
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -149,12 +151,25 @@ def _train_and_test(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, resul
     save_samples(trainer, data, run_dir / "samples", title=f"{cfg.model.name}, {data.name}, layers={cfg.layers}")
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    if threading.current_thread() is threading.main_thread():
+        # A scheduler's SIGTERM (time limit, preemption, `kill`) stops the run like Ctrl-C: the
+        # trainer saves last.pt and metrics.json says why, so the run can resume.
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         results = run_experiment(cfg, run_dir)
+    except KeyboardInterrupt:
+        if hydra_cfg.mode == RunMode.MULTIRUN or debug_enabled():
+            raise
+        print(f"interrupted: run the same command with hydra.run.dir={run_dir} to resume", file=sys.stderr)
+        sys.exit(130)
     except (UserError, DivergedError) as exc:
         # In a sweep let Hydra record the failed job and go on with the others.
         if hydra_cfg.mode == RunMode.MULTIRUN or debug_enabled():

@@ -31,7 +31,8 @@ def sequence_samples(context: np.ndarray, truth: np.ndarray, prediction: np.ndar
     count = len(context)
     cols = 2 if count > 1 else 1
     rows = int(np.ceil(count / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.0 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.5 * cols, 3.0 * rows), squeeze=False,
+                             constrained_layout=True)
     tc, horizon = context.shape[1], truth.shape[1]
     t_context = np.arange(tc)
     t_future = np.arange(tc, tc + horizon)
@@ -44,7 +45,8 @@ def sequence_samples(context: np.ndarray, truth: np.ndarray, prediction: np.ndar
         ax.plot(t_future, prediction[k, :, 0], color="tab:red", linestyle="--", label="prediction")
         ax.axvline(tc - 0.5, color="grey", linewidth=0.5)
         ax.set_title(f"test item {indices[k]}", fontsize=9)
-        ax.set_xlabel("step")
+        if k >= count - cols:  # only the bottom row: the labels would run into the titles below
+            ax.set_xlabel("step")
     axes.flat[0].legend(fontsize=8, loc="best")
     fig.suptitle(title)
     save_figure(fig, path)

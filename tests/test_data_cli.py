@@ -308,7 +308,7 @@ def test_missing_crc32c_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> 
     raw = fabricate_bair_raw(tmp_path / "raw", train=(1,), test=(1,))
     monkeypatch.setitem(sys.modules, "crc32c", None)
     code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--root", tmp_path / "root")
-    assert_one_line_error(code, err, "'crc32c'", "pip install 'vidpred[video]'")
+    assert_one_line_error(code, err, "'crc32c'", "pip install -e '.[video]'")
     assert not (tmp_path / "root" / "bair").exists()
 
 

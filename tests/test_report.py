@@ -236,3 +236,17 @@ def test_video_runs_fill_table2_beside_the_study(tmp_path: Path) -> None:
     assert cell["mean"] == 0.0125 and cell["study"] == TABLE2.study_value("mnist", 2) == 1.278e-2
     assert cell["ratio"] == pytest.approx(0.0125 / 1.278e-2)
     assert "OpenSTL" in report.markdown.read_text()
+
+
+def test_pivot_on_an_override_fills_runs_that_kept_the_default(runs_root: Path, tmp_path: Path) -> None:
+    sweep = runs_root / "multirun" / "lr_sweep"
+    default = make_run(sweep / "default_lr", "lstm", "sins", 1, 0, 0.2)  # no optim.lr override
+    config = yaml.safe_load((default / ".hydra" / "config.yaml").read_text())
+    config["optim"] = {"name": "adam", "lr": 0.001}
+    (default / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    out = tmp_path / "report"
+    build_report([sweep], out, rows=["optim.lr"], cols=["data"], metric="test_mse", with_figures=False)
+    pivot = pd.read_csv(out / "pivot.csv")
+    by_lr = {float(lr): (mean, n) for lr, mean, n in zip(pivot["optim.lr"], pivot["mean"], pivot["n"])}
+    assert by_lr[0.001][1] == 2 and by_lr[0.001][0] == pytest.approx((0.1 + 0.2) / 2)
+    assert by_lr[0.01] == (0.3, 1)

@@ -59,7 +59,7 @@ def require_optional(module: str) -> Any:
         return __import__(module)
     except ImportError as exc:
         raise UserError(f"the Python package {module!r} is needed for this; install it with: "
-                        "pip install 'vidpred[video]'") from exc
+                        "pip install -e '.[video]' in the clone (make install does)") from exc
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

@@ -173,14 +173,32 @@ def _scalar_items(prefix: str, node: Any) -> Iterable[tuple[str, Any]]:
         yield prefix, node
 
 
+def _config_value(folder: Path, dotted: str) -> Any:
+    """The value of ``a.b.c`` in a run's composed config (``.hydra/config.yaml``), or None."""
+    node: Any = _read_yaml(folder / HYDRA_DIR / "config.yaml")
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return None if isinstance(node, (dict, list)) else node
+
+
 def tidy_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
-    """One row per run: folder, status, reason, every choice and override, every scalar metric."""
+    """One row per run: folder, status, reason, every choice and override, every scalar metric.
+
+    A key overridden in some runs gets a value in every row: runs that kept the default take it
+    from their composed config, so a pivot on ``optim.lr`` does not pool them under a blank label.
+    """
+    override_keys = sorted({k for run in runs for k in run.overrides})
     rows = []
     for run in runs:
         row: dict[str, Any] = {"run_dir": str(run.path), "sweep": run.sweep, "status": run.status,
                                "reason": run.reason}
         row.update(run.choices)
         row.update({k: v for k, v in run.overrides.items() if k not in row})
+        for key in override_keys:
+            if key not in row:
+                row[key] = _config_value(run.path, key)
         row["variant"] = run.variant
         m = run.metrics
         for section in ("test", "val", "train"):

@@ -311,6 +311,7 @@ class Trainer:
                                    skip=skip_batches * self.loader.batch_size)
             batch_index, skip_batches = skip_batches, 0
             tick = time.perf_counter()
+            epoch_samples, epoch_seconds = 0, 0.0  # the bar shows the epoch's average rate
             for batch in self._loader(self.data.train, sampler):
                 if batch_index >= per_epoch:
                     break
@@ -320,8 +321,10 @@ class Trainer:
                 now = time.perf_counter()
                 self._record_step(epoch, batch_index / per_epoch, loss, len(batch), now - tick)
                 self._position = (epoch, batch_index)
+                epoch_samples += len(batch)
+                epoch_seconds += now - tick
                 self.progress.update(epoch, self.config.max_epochs, batch_index, per_epoch,
-                                     self.summary.steps, loss, len(batch) / max(now - tick, 1e-9))
+                                     self.summary.steps, loss, epoch_samples / max(epoch_seconds, 1e-9))
                 stopped = self.config.max_steps > 0 and self.summary.steps >= self.config.max_steps
                 every = self.config.checkpoint_every_n_steps
                 if every and self.summary.steps % every == 0 and not stopped and batch_index < per_epoch:

@@ -42,6 +42,8 @@ def test_a_run_from_the_command_line_writes_its_folder(tmp_path: Path) -> None:
     ("trainer.max_epochs=0", "trainer.max_epochs must be at least 1"),
     ("data.batch_size=0", "data.batch_size must be at least 1"),
     ("resume=true", "resume=true but"),
+    ("+trainer.colour=3", "trainer: got an unexpected keyword argument 'colour'"),
+    ("+optim.momentum=0.9", "optim: got an unexpected keyword argument 'momentum'"),
 ])
 def test_impossible_values_end_in_one_line(tmp_path: Path, override: str, message: str) -> None:
     out = tmp_path / "run"

@@ -37,6 +37,7 @@ from vidpred.io import write_json
 from vidpred.loggers import NullLogger, build_logger
 from vidpred.models import build_model, count_parameters
 from vidpred.plots import save_samples
+from vidpred.registry import call_with_config
 from vidpred.seeding import seed_everything
 from vidpred.training import checkpoint
 from vidpred.training.precision import Precision, resolve_device
@@ -125,8 +126,8 @@ def _train_and_test(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, resul
     device = resolve_device(cfg.trainer.device)
     precision = Precision.create(cfg.trainer.precision, device)
     trainer_keys = {k: v for k, v in plain["trainer"].items() if k not in ("name", "device", "precision")}
-    trainer_config = TrainerConfig(**trainer_keys)
-    optim = OptimConfig(**plain["optim"])
+    trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
+    optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
     loader = LoaderConfig(**{k: plain["data"][k] for k in LOADER_KEYS})
 
     tick = time.perf_counter()

@@ -134,7 +134,7 @@ def test_missing_pyav_names_the_extra(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "av", None)  # import av now raises ImportError
     (tmp_path / "walking").mkdir()
     (tmp_path / "walking" / "person01_walking_d1_uncomp.avi").write_bytes(b"")
-    with pytest.raises(UserError, match=r"pip install 'vidpred\[video\]'"):
+    with pytest.raises(UserError, match=r"pip install -e '\.\[video\]'"):
         prepare(tmp_path, tmp_path / "root")
     assert not (tmp_path / "root" / "kth").exists()
 

@@ -82,3 +82,9 @@ def test_wrong_kind_and_bad_values_are_config_errors() -> None:
 def test_every_model_declares_its_kinds() -> None:
     for name, cls in MODELS.items():
         assert set(cls.kinds) <= {"sequence", "video"} and cls.kinds, name
+
+
+def test_linear_fit_keeps_the_weights_on_the_models_device() -> None:
+    model = build_model("linear", "sequence", (1,), {"layers": 1}).to("meta")
+    model.fit([torch.rand(64, 10, 1, dtype=torch.float32)], context=6)
+    assert model.weight.device.type == "meta" and model.bias.device.type == "meta"

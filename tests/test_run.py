@@ -110,3 +110,30 @@ def test_linear_baseline_run_on_sines(tmp_path: Path) -> None:
     results = run(["model=linear"], tmp_path)
     assert results["train"]["steps"] == 0 and results["test_checkpoint"] == "fitted"
     assert results["test"]["mse"] < 1e-3
+
+
+def test_resume_from_another_run_brings_its_best_weights(tmp_path: Path) -> None:
+    """resume=PATH into a new folder: the test still scores the best weights of the whole history."""
+    first = run(["trainer.max_epochs=2"], tmp_path / "first")
+    second = run(["trainer.max_epochs=2", f"resume={tmp_path / 'first'}"], tmp_path / "second")
+    assert second["train"]["resumed_from_step"] == first["train"]["steps"]
+    assert (tmp_path / "second" / "checkpoints" / "best.pt").read_bytes() == \
+        (tmp_path / "first" / "checkpoints" / "best.pt").read_bytes()
+    assert second["test"]["mse"] == first["test"]["mse"]
+
+
+def test_the_folders_own_checkpoint_wins_over_resume_path(tmp_path: Path) -> None:
+    from vidpred.run import resume_checkpoint
+
+    other = tmp_path / "other" / "checkpoints"
+    other.mkdir(parents=True)
+    (other / "last.pt").write_bytes(b"x")
+    own = tmp_path / "own" / "checkpoints"
+    assert resume_checkpoint(str(tmp_path / "other"), tmp_path / "own") == other / "last.pt"
+    own.mkdir(parents=True)
+    (own / "last.pt").write_bytes(b"y")
+    assert resume_checkpoint(str(tmp_path / "other"), tmp_path / "own") == own / "last.pt"
+
+
+def test_linear_baseline_counts_its_fitted_weights(tmp_path: Path) -> None:
+    assert run(["model=linear"], tmp_path)["params"] == 20 * 20 + 20

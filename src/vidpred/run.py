@@ -75,6 +75,8 @@ def versions() -> dict[str, str | None]:
 def resume_checkpoint(resume: bool | str, run_dir: Path) -> Path | None:
     """Which ``last.pt`` to continue from: asked for explicitly, or found in the run folder."""
     own = run_dir / "checkpoints" / checkpoint.LAST
+    if own.is_file():  # this folder's own progress wins, also over resume=PATH after an interruption
+        return own
     if isinstance(resume, str) and resume not in ("", "false", "true"):
         path = Path(resume)
         path = path / "checkpoints" / checkpoint.LAST if path.is_dir() else path
@@ -138,11 +140,12 @@ def _train_and_test(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, resul
              time.perf_counter() - tick)
     model_params = {k: v for k, v in plain["model"].items() if k != "name"}
     model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
-    results.update(params=count_parameters(model), device=str(device), precision=precision.name)
+    results.update(device=str(device), precision=precision.name)
 
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks)
     summary = trainer.fit(resume_from=resume_checkpoint(cfg.resume, run_dir))
     results["train"] = summary.as_dict()
+    results["params"] = count_parameters(model)  # after fit: closed-form baselines size their weights there
     trainer.load_best()  # validation and test both score the best-by-validation weights
     results["val"] = {k: v for k, v in trainer.evaluate("val", trainer_config.limit_val_batches).items()
                       if not k.endswith("per_step")}

@@ -30,4 +30,8 @@ class Forecaster(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Learned numbers: parameters, plus the fitted buffers of closed-form models (``linear``)."""
+    learned = sum(p.numel() for p in model.parameters())
+    if isinstance(model, Forecaster) and not model.trainable:
+        learned += sum(b.numel() for b in model.buffers())
+    return learned

@@ -81,8 +81,9 @@ class LinearPredictor(Forecaster):
         else:
             solution = np.linalg.lstsq(design, y, rcond=None)[0]
         # Kept in float64: the solution has large, cancelling coefficients.
-        self.weight = torch.from_numpy(solution[:-1])
-        self.bias = torch.from_numpy(solution[-1])
+        device = self.weight.device  # the trainer may have moved the model to a GPU already
+        self.weight = torch.from_numpy(solution[:-1]).to(device)
+        self.bias = torch.from_numpy(solution[-1]).to(device)
 
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vidpred.data.base import DataSplits
 from vidpred.errors import DivergedError, require
-from vidpred.io import write_csv
+from vidpred.io import atomic_path, write_csv
 from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
 from vidpred.training import checkpoint
@@ -133,7 +134,7 @@ class EpochSampler(Sampler[int]):
         return iter(torch.randperm(self.size, generator=generator)[self.skip:].tolist())
 
     def __len__(self) -> int:
-        return self.size - self.skip
+        return max(0, self.size - self.skip)
 
 
 def batch_limit(total: int, limit: float) -> int:
@@ -201,9 +202,6 @@ class Trainer:
         with self.precision.autocast():
             prediction = self.model(context, self.data.horizon, target=target)
             loss = torch.nn.functional.mse_loss(prediction.float(), target.float())
-        if not torch.isfinite(loss):
-            raise DivergedError(f"training loss became {loss.item()} at step {self.summary.steps + 1}; "
-                                "lower optim.lr or set trainer.gradient_clip_val")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.config.gradient_clip_val is not None:
@@ -213,7 +211,11 @@ class Trainer:
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
-        return loss.item()
+        value = loss.item()  # the step's one host sync
+        if not math.isfinite(value):
+            raise DivergedError(f"training loss became {value} at step {self.summary.steps + 1}; "
+                                "lower optim.lr or set trainer.gradient_clip_val")
+        return value
 
     # ---------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, batches_done: int) -> dict[str, Any]:
@@ -243,6 +245,12 @@ class Trainer:
         self._window = list(state["loss_window"])
         self.summary.resumed_from_step = self.summary.steps
         checkpoint.set_rng_state(state["rng"])
+        own_best = self.checkpoint_dir / checkpoint.BEST
+        their_best = path.parent / checkpoint.BEST
+        if their_best.is_file() and not own_best.is_file():
+            # resume=PATH into a new folder: the best weights so far belong to this run's history
+            with atomic_path(own_best) as tmp:
+                shutil.copyfile(their_best, tmp)
         log.info("resumed from %s at epoch %d, step %d", path, state["epoch"], self.summary.steps)
         return state["epoch"], state["batches_done"]
 

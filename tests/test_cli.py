@@ -44,6 +44,9 @@ def test_a_run_from_the_command_line_writes_its_folder(tmp_path: Path) -> None:
     ("resume=true", "resume=true but"),
     ("+trainer.colour=3", "trainer: got an unexpected keyword argument 'colour'"),
     ("+optim.momentum=0.9", "optim: got an unexpected keyword argument 'momentum'"),
+    ("optim.lr=abc", "optim.lr must be a number, got 'abc'"),
+    ("trainer.max_epochs=abc", "trainer.max_epochs must be a whole number, got 'abc'"),
+    ("data.train_size=abc", "data.train_size must be a whole number, got 'abc'"),
 ])
 def test_impossible_values_end_in_one_line(tmp_path: Path, override: str, message: str) -> None:
     out = tmp_path / "run"

@@ -34,6 +34,7 @@ from vidpred.data.base import ArrayDataset, DataSplits
 from vidpred.errors import ConfigError, DataError, exit_on_user_error, require
 from vidpred.io import write_json
 from vidpred.models import build_model
+from vidpred.registry import call_with_config
 from vidpred.seeding import seed_everything
 from vidpred.training.accel import COMPILE_MODES
 from vidpred.training.precision import Precision, resolve_device
@@ -215,21 +216,26 @@ def load_data(cfg: Any, synthetic: bool, frame_shape: tuple[int, ...]) -> DataSp
 
 def main(argv: Sequence[str] | None = None) -> list[BenchResult]:
     from hydra import compose, initialize_config_dir  # only the CLI reads the Hydra config
+    from hydra.errors import HydraException
     from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
 
     from vidpred.run import CONFIG_DIR
 
     args = parse_args(sys.argv[1:] if argv is None else argv)
     require(args.warmup >= 0 and args.steps >= 1 and args.windows >= 1,
             "--warmup must be >= 0, --steps and --windows >= 1")
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=list(args.overrides))
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=list(args.overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError(f"bad override: {' '.join(str(exc).split())}") from exc
     device = resolve_device(args.device)
     frame_shape = tuple(_choices(args.frame_shape, int))
     require(len(frame_shape) == 3, f"--frame-shape takes C,H,W, got {args.frame_shape!r}")
     data = load_data(cfg, args.synthetic, frame_shape)
     model_params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
-    optim = OptimConfig(**OmegaConf.to_container(cfg.optim, resolve=True))
+    optim = call_with_config(OptimConfig, OmegaConf.to_container(cfg.optim, resolve=True), prefix="optim")
     batch_sizes = _choices(args.batch_size, int) if args.batch_size else [int(cfg.data.batch_size)]
     num_workers = 0 if data.name == "synthetic" else int(cfg.data.num_workers)
     print(f"bench: model={cfg.model.name} layers={cfg.layers} data={data.name} items {(data.length, *data.frame_shape)} "

@@ -65,6 +65,15 @@ def check_sizes(**sizes: int) -> None:
         require(value >= 1, f"data.{key} must be at least 1, got {value}")
 
 
+def cap_evenly(items: np.ndarray, size: int | None) -> np.ndarray:
+    """At most ``size`` of ``items``, spread evenly over them: a capped split still covers every
+    person, ticker or period instead of only the first ones."""
+    if size is None or size >= len(items):
+        return items
+    require(size >= 1, f"data sizes must be at least 1 or null, got {size}")
+    return items[np.linspace(0, len(items) - 1, size).round().astype(int)]
+
+
 def item_rng(split_seed: int, index: int) -> np.random.Generator:
     """The random stream of one item: keyed by (split seed, index), never by the run's seed.
 

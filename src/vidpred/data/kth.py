@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidpred.data.base import DataSplits, check_horizon
+from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.download import Remote, extract, fetch
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
                                 sha256_file, verify_manifest, write_manifest)
@@ -156,14 +156,6 @@ def window_starts(clips: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
 
 
-def cap(starts: np.ndarray, size: int | None) -> np.ndarray:
-    """At most ``size`` windows, spread evenly over the split (so every person stays in it)."""
-    if size is None or size >= len(starts):
-        return starts
-    require(size >= 1, f"data sizes must be at least 1 or null, got {size}")
-    return starts[np.linspace(0, len(starts) - 1, size).round().astype(int)]
-
-
 def build_kth(root: str, context: int, horizon: int, train_persons: list[int], val_persons: list[int],
               test_persons: list[int], actions: list[str] | None = None, stride: int = 10,
               train_size: int | None = None, val_size: int | None = None,
@@ -192,7 +184,7 @@ def build_kth(root: str, context: int, horizon: int, train_persons: list[int], v
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     splits = {}
     for split, members in persons.items():
-        starts = cap(window_starts(clips[np.isin(clips[:, 0], members)], length, stride), sizes[split])
+        starts = cap_evenly(window_starts(clips[np.isin(clips[:, 0], members)], length, stride), sizes[split])
         if len(starts) == 0:
             raise DataError(f"kth: no {split} window of {length} frames for persons {members}; "
                             "check data.*_persons or shorten data.context + data.horizon")

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vidpred.data.base import ArrayDataset, DataSplits, check_horizon
+from vidpred.data.base import ArrayDataset, DataSplits, cap_evenly, check_horizon
 from vidpred.data.store import dataset_dir, missing
-from vidpred.errors import DataError, UserError, require
+from vidpred.errors import ConfigError, DataError, UserError, require
 from vidpred.io import atomic_path
 
 NAME = "stocks"
@@ -126,6 +126,12 @@ def build_stocks(root: str, context: int, horizon: int, tickers: list[str], colu
             f"got {val_fraction} and {test_fraction}")
     require(len(tickers) >= 1, "data.tickers is empty; name at least one ticker")
     require((val_from is None) == (test_from is None), "give both data.val_from and data.test_from, or neither")
+    for key, day in (("start", start), ("end", end), ("val_from", val_from), ("test_from", test_from)):
+        if day:
+            try:
+                pd.Timestamp(day)
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"data.{key}={day!r} is not a date; write it as YYYY-MM-DD") from exc
     if val_from is not None:
         require(pd.Timestamp(val_from) < pd.Timestamp(test_from),
                 f"data.val_from ({val_from}) must come before data.test_from ({test_from})")
@@ -156,7 +162,7 @@ def build_stocks(root: str, context: int, horizon: int, tickers: list[str], colu
                             "widen the date range or shorten the windows")
         if caps[split] is not None:
             require(caps[split] >= 1, f"data.{split}_size must be at least 1 or null, got {caps[split]}")
-            batch = batch[: caps[split]]
+            batch = cap_evenly(batch, caps[split])
         splits[split] = ArrayDataset(normalise(batch, context, normalize)[:, :, None])
     return DataSplits(name=NAME, kind="sequence", context=context, horizon=horizon, frame_shape=(1,), **splits)
 

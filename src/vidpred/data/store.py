@@ -108,6 +108,8 @@ class NpyStream:
     def close(self) -> None:
         self._fh.seek(0)
         self._fh.write(npy_header((self.count, *self.item_shape), self.dtype))
+        self._fh.flush()
+        os.fsync(self._fh.fileno())  # on disk before the folder is renamed into place
         self._fh.close()
 
 

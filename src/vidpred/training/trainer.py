@@ -241,6 +241,11 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.optimizer is not None and self.optimizer.param_groups[0]["lr"] != self._optim.lr \
+                and self._optim.scheduler in (None, "none"):
+            log.warning("resuming with the checkpoint's learning rate %g, not optim.lr=%g: the optimizer "
+                        "state is restored whole so the run continues exactly",
+                        self.optimizer.param_groups[0]["lr"], self._optim.lr)
         self.summary = state["summary"]
         self._window = list(state["loss_window"])
         self.summary.resumed_from_step = self.summary.steps

@@ -250,3 +250,12 @@ def test_pivot_on_an_override_fills_runs_that_kept_the_default(runs_root: Path, 
     by_lr = {float(lr): (mean, n) for lr, mean, n in zip(pivot["optim.lr"], pivot["mean"], pivot["n"])}
     assert by_lr[0.001][1] == 2 and by_lr[0.001][0] == pytest.approx((0.1 + 0.2) / 2)
     assert by_lr[0.01] == (0.3, 1)
+
+
+def test_pivot_without_layers_counts_a_baseline_once(runs_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    build_report([runs_root / "multirun" / "2026-11-26"], out, rows=["model"], cols=["data"],
+                 metric="test_mse", with_figures=False)
+    pivot = pd.read_csv(out / "pivot.csv")
+    last = pivot[(pivot["model"] == "last") & (pivot["data"] == "sins")]
+    assert list(last["n"]) == [1] and list(last["mean"]) == [0.2]

@@ -155,6 +155,8 @@ def pivot(runs: Sequence[RunRecord], rows: Sequence[str], cols: Sequence[str],
           metric: str) -> tuple[Grid, list[dict[str, Any]]]:
     """Mean +- std (n) of ``metric`` over completed runs, by the ``rows`` x ``cols`` columns of the
     tidy table (any choice, override or metric column)."""
+    if "layers" not in (*rows, *cols):
+        runs = dedupe_baselines(runs)  # a baseline repeated over layer counts is one run here
     frame = tidy_frame(runs)
     missing = [c for c in (*rows, *cols, metric) if c not in frame.columns]
     if missing:

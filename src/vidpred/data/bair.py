@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from vidpred.data.base import DataSplits, check_horizon
 from vidpred.data.download import Remote, fetch
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, verify_manifest,
-                                write_manifest)
+                                unit_frames, write_manifest)
 from vidpred.data.tfrecord import parse_example, read_records
 from vidpred.errors import DataError, require
 
@@ -132,8 +132,7 @@ class BAIRTrajectories(Dataset):
         return len(self.indices)
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        frames = np.asarray(self.array.array[int(self.indices[index]), : self.length], dtype=np.float32) / 255.0
-        return torch.from_numpy(frames)
+        return unit_frames(self.array.array[int(self.indices[index]), : self.length])
 
 
 def build_bair(root: str, context: int, horizon: int, val_trajectories: int = 256,

@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.download import Remote, extract, fetch
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
-                                sha256_file, verify_manifest, write_manifest)
+                                sha256_file, unit_frames, verify_manifest, write_manifest)
 from vidpred.errors import DataError, require
 
 log = logging.getLogger("vidpred")
@@ -146,8 +146,7 @@ class KTHClips(Dataset):
 
     def __getitem__(self, index: int) -> torch.Tensor:
         start = int(self.starts[index])
-        window = np.asarray(self.frames.array[start: start + self.length], dtype=np.float32) / 255.0
-        return torch.from_numpy(window).unsqueeze(1)
+        return unit_frames(self.frames.array[start: start + self.length]).unsqueeze(1)
 
 
 def window_starts(clips: np.ndarray, length: int, stride: int) -> np.ndarray:

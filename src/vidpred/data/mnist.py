@@ -31,7 +31,7 @@ from torch.utils.data import Dataset
 from vidpred.data.base import DataSplits, check_horizon, check_sizes, item_rng
 from vidpred.data.download import Remote, fetch
 from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from vidpred.data.store import Mapped, dataset_dir, load_npy, missing
+from vidpred.data.store import Mapped, dataset_dir, load_npy, missing, unit_frames
 from vidpred.errors import DataError, require
 from vidpred.io import atomic_path
 
@@ -164,8 +164,7 @@ class MovingMNISTFile(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         if not 0 <= index < self.size:
             raise IndexError(index)
-        frames = np.asarray(self.array.array[: self.length, index], dtype=np.float32) / 255.0
-        return torch.from_numpy(frames).unsqueeze(1)
+        return unit_frames(self.array.array[: self.length, index]).unsqueeze(1)
 
 
 def open_test_seq(path: Path, length: int, root: str | os.PathLike[str]) -> np.ndarray:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from vidpred.errors import DataError, UserError
 from vidpred.io import write_json
@@ -122,6 +123,11 @@ def load_npy(path: Path, name: str, root: str | os.PathLike[str], mmap: bool = T
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())}); "
                         f"prepare it again with: {get_command(name, root)}") from exc
+
+
+def unit_frames(frames: np.ndarray) -> torch.Tensor:
+    """Stored uint8 frames as the float32 [0, 1] tensor every video model sees."""
+    return torch.from_numpy(np.asarray(frames, dtype=np.float32) / 255.0)
 
 
 class Mapped:

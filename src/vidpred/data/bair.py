@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidpred.data.base import DataSplits, check_horizon
+from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.download import Remote, fetch
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, verify_manifest,
                                 unit_frames, write_manifest)
@@ -167,9 +167,7 @@ def build_bair(root: str, context: int, horizon: int, val_trajectories: int = 25
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     splits = {}
     for split, chosen in indices.items():
-        if sizes[split] is not None:
-            require(sizes[split] >= 1, f"data.{split}_size must be at least 1 or null, got {sizes[split]}")
-            chosen = chosen[: sizes[split]]
+        chosen = cap_evenly(chosen, sizes[split])
         splits[split] = BAIRTrajectories(arrays["test" if split == "test" else "train"], chosen, length)
     return DataSplits(name=NAME, kind="video", context=context, horizon=horizon,
                       frame_shape=(3, FRAME, FRAME), **splits)

@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from vidpred.run import CONFIG_DIR, run_experiment
+from vidpred.config import CONFIG_DIR, compose
+from vidpred.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -17,8 +17,7 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
     """The config ``python -m vidpred.run OVERRIDES`` would see."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+    return compose(overrides)
 
 
 def config_groups(group: str) -> list[str]:

@@ -1,7 +1,7 @@
 """Tiny data files in the exact real formats, for tests (no network, no real data needed).
 
 :func:`fabricate_all` writes every data set under one root, so a test can run any model on any
-``conf/data/*.yaml`` with ``data.root=<root>``.
+``conf/data/*.yaml`` with ``paths.data_dir=<root>``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ def fabricate_mnist(root: Path, train: int = 40, test: int = 30, test_seq: int |
 
 
 def fabricate_all(root: Path) -> None:
-    """Tiny prepared or raw data of every data set under ``root`` (use with ``data.root=<root>``)."""
+    """Tiny prepared or raw data of every data set under ``root`` (use with ``paths.data_dir=<root>``)."""
     fabricate_mnist(root)
     fabricate_stocks(root)
     fabricate_kth(root)

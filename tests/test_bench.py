@@ -46,7 +46,7 @@ def test_bench_cli_reports_every_combination(tmp_path: Path, capsys: pytest.Capt
 
 
 def test_missing_data_falls_back_to_synthetic(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    results = bench.main([*TINY, f"data.root={tmp_path}", "--frame-shape", "1,8,8", "--device", "cpu",
+    results = bench.main([*TINY, f"paths.data_dir={tmp_path}", "--frame-shape", "1,8,8", "--device", "cpu",
                           "--precision", "32", "--warmup", "0", "--steps", "1", "--windows", "1",
                           "--batch-size", "2"])
     assert len(results) == 1

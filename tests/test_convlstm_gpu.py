@@ -88,7 +88,7 @@ def test_compile_keeps_state_dict_keys_and_trains(tmp_path: Path, mode: bool | s
 def test_trainer_gpu_run_writes_video_metrics(tmp_path: Path) -> None:
     fabricate_mnist(tmp_path / "data")
     results = run_tiny(["model=convlstm", "data=mnist", "trainer=gpu", "layers=2", "model.hidden=16",
-                        f"data.root={tmp_path / 'data'}", "data.num_workers=0"], tmp_path / "run")
+                        f"paths.data_dir={tmp_path / 'data'}", "data.num_workers=0"], tmp_path / "run")
     assert results["status"] == "completed"
     assert results["device"].startswith("cuda") and results["precision"] == "bf16"
     stored = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]

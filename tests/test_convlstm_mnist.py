@@ -15,7 +15,7 @@ from vidpred.run import run_experiment
 def mnist_overrides(shared_data: Path, train_size: int, test_size: int) -> list[str]:
     # The shared folder holds only the t10k digits: train_digits=test cuts them into disjoint
     # train / val / test parts, and the test sequences are generated with the fixed test seed.
-    return ["data=mnist", f"data.root={shared_data}", "data.train_digits=test",
+    return ["data=mnist", f"paths.data_dir={shared_data}", "data.train_digits=test",
             "data.test_source=generated", f"data.train_size={train_size}", "data.val_size=16",
             f"data.test_size={test_size}", "data.batch_size=8", "data.num_workers=0",
             "trainer.device=cpu", "trainer.progress=off", "layers=1"]

@@ -105,7 +105,7 @@ def test_prepare_and_load(tmp_path: Path, source: str) -> None:
     assert ids.tolist() == ([0, 1, 2, 3, 4] if source == "folder" else [3, 4, 0, 1, 2])
     for row, k in enumerate(ids):  # each row is the trajectory its id names
         np.testing.assert_array_equal(train[row], bair_trajectory(int(k)).transpose(0, 3, 1, 2))
-    data = build_data("bair", dict(root=str(tmp_path), context=4, horizon=6, val_trajectories=1))
+    data = build_data("bair", dict(context=4, horizon=6, val_trajectories=1), tmp_path)
     assert (len(data.train), len(data.val), len(data.test)) == (4, 1, 2)
     item = data.val[0]
     assert item.shape == (10, 3, 64, 64) and item.dtype == torch.float32
@@ -116,13 +116,13 @@ def test_prepare_and_load(tmp_path: Path, source: str) -> None:
 
 def test_validation_carve_and_length_limits(tmp_path: Path) -> None:
     fabricate_bair(tmp_path)
-    base = dict(root=str(tmp_path), context=10, horizon=10)
-    data = build_data("bair", {**base, "val_trajectories": 256})
+    base = dict(context=10, horizon=10)
+    data = build_data("bair", {**base, "val_trajectories": 256}, tmp_path)
     assert (len(data.train), len(data.val)) == (8, 2)  # a fifth of a tiny train at most
     with pytest.raises(Exception, match="BAIR trajectories have 30 frames"):
-        build_data("bair", {**base, "horizon": 25})
+        build_data("bair", {**base, "horizon": 25}, tmp_path)
     with pytest.raises(DataError, match="python -m vidpred.data prepare bair --src PATH"):
-        build_data("bair", {**base, "root": str(tmp_path / "empty")})
+        build_data("bair", base, tmp_path / "empty")
 
 
 def damaged(raw: Path, how: str) -> Path:
@@ -147,7 +147,7 @@ def test_corrupt_tfrecords_fail_cleanly_through_the_cli(tmp_path: Path, capsys, 
     before = (tmp_path / "root" / "bair" / "train.npy").read_bytes()
     raw = fabricate_bair_raw(tmp_path / "raw")
     path = damaged(raw, how)
-    code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--root", tmp_path / "root")
+    code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--data-dir", tmp_path / "root")
     assert_one_line_error(code, err, str(path), message)
     # the earlier prepared copy is untouched and no temporary folder is left behind
     assert (tmp_path / "root" / "bair" / "train.npy").read_bytes() == before
@@ -156,16 +156,16 @@ def test_corrupt_tfrecords_fail_cleanly_through_the_cli(tmp_path: Path, capsys, 
 
 def test_verify_catches_a_changed_array(tmp_path: Path, capsys) -> None:
     fabricate_bair(tmp_path)
-    code, out, err = cli(capsys, "verify", "bair", "--root", tmp_path)
+    code, out, err = cli(capsys, "verify", "bair", "--data-dir", tmp_path)
     assert code == 0 and "train: train.npy (10, 30, 3, 64, 64) uint8 ok" in out, err
     path = tmp_path / "bair" / "test.npy"
     data = bytearray(path.read_bytes())
     data[-1] ^= 1
     path.write_bytes(bytes(data))
-    code, _, err = cli(capsys, "verify", "bair", "--root", tmp_path)
+    code, _, err = cli(capsys, "verify", "bair", "--data-dir", tmp_path)
     assert_one_line_error(code, err, str(path), "sha256 differs")
     before = files_under(tmp_path)
     path.write_bytes(bytes(data[:-100]))
-    code, _, err = cli(capsys, "verify", "bair", "--root", tmp_path)
+    code, _, err = cli(capsys, "verify", "bair", "--data-dir", tmp_path)
     assert_one_line_error(code, err, str(path))
     assert files_under(tmp_path) == before

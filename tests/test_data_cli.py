@@ -115,11 +115,11 @@ def test_download_mnist_from_a_mirror(tmp_path: Path, capsys) -> None:
         assert "train-images-idx3-ubyte.gz: 12 images ok" in lines
         # the real file list checks sizes: the fabricated files differ, so nothing is kept
         (tmp_path / "other").mkdir()
-        code, _, err = cli(capsys, "download", "mnist", "--root", tmp_path / "other", "--mirror", server.url)
+        code, _, err = cli(capsys, "download", "mnist", "--data-dir", tmp_path / "other", "--mirror", server.url)
     assert_one_line_error(code, err, "train-images-idx3-ubyte.gz", "size", "expected 9912422")
     assert files_under(tmp_path / "other") == []
     assert len(files_under(tmp_path / "mnist")) == 5
-    code, out, _ = cli(capsys, "verify", "mnist", "--root", tmp_path)
+    code, out, _ = cli(capsys, "verify", "mnist", "--data-dir", tmp_path)
     assert code == 0 and "mnist_test_seq.npy: 3 sequences of 20 frames ok" in out
 
 
@@ -148,18 +148,18 @@ def test_download_stocks_from_alpha_vantage(tmp_path: Path, capsys, monkeypatch)
         server.handlers["/query"] = av_handler
         monkeypatch.setenv(stocks.API_URL_ENV, f"{server.url}/query")
         monkeypatch.delenv(stocks.API_KEY_ENV, raising=False)
-        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "MSFT")
+        code, _, err = cli(capsys, "download", "stocks", "--data-dir", tmp_path, "--tickers", "MSFT")
         assert_one_line_error(code, err, stocks.API_KEY_ENV)
         monkeypatch.setenv(stocks.API_KEY_ENV, "bad")
-        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "MSFT")
+        code, _, err = cli(capsys, "download", "stocks", "--data-dir", tmp_path, "--tickers", "MSFT")
         assert_one_line_error(code, err, "MSFT", "Alpha Vantage says", "apikey is invalid")
         assert files_under(tmp_path) == []
         monkeypatch.setenv(stocks.API_KEY_ENV, "good")
-        code, out, _ = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "MSFT,AMD")
+        code, out, _ = cli(capsys, "download", "stocks", "--data-dir", tmp_path, "--tickers", "MSFT,AMD")
         assert code == 0 and "MSFT.csv: 120 days" in out
-        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "LIMIT")
+        code, _, err = cli(capsys, "download", "stocks", "--data-dir", tmp_path, "--tickers", "LIMIT")
         assert_one_line_error(code, err, "LIMIT", "5 calls per minute")
-        code, _, err = cli(capsys, "download", "stocks", "--root", tmp_path, "--tickers", "LIMIT,AMD")
+        code, _, err = cli(capsys, "download", "stocks", "--data-dir", tmp_path, "--tickers", "LIMIT,AMD")
         assert_one_line_error(code, err, "saved 1 (AMD)", "1 failed", "LIMIT")
     assert files_under(tmp_path) == ["stocks/AMD.csv", "stocks/MSFT.csv"]
     assert "good" not in err
@@ -171,7 +171,7 @@ def test_prepare_mnist_from_plain_idx_files(tmp_path: Path, capsys) -> None:
     src.mkdir()
     (src / "train-images.idx3-ubyte").write_bytes(encode_idx(digit_images(9)))
     (src / "t10k-images-idx3-ubyte").write_bytes(encode_idx(digit_images(7)))
-    code, out, err = cli(capsys, "prepare", "mnist", "--src", src, "--root", tmp_path / "root")
+    code, out, err = cli(capsys, "prepare", "mnist", "--src", src, "--data-dir", tmp_path / "root")
     assert code == 0, err
     assert sorted(files_under(tmp_path / "root")) == ["mnist/t10k-images-idx3-ubyte.gz",
                                                        "mnist/train-images-idx3-ubyte.gz"]
@@ -182,26 +182,26 @@ def test_prepare_mnist_from_plain_idx_files(tmp_path: Path, capsys) -> None:
 def test_show_writes_the_item_the_model_sees(tmp_path: Path, capsys) -> None:
     fabricate_mnist(tmp_path)
     fabricate_stocks(tmp_path)
-    code, out, err = cli(capsys, "show", "mnist", "--root", tmp_path, "--split", "val", "--index", "2",
+    code, out, err = cli(capsys, "show", "mnist", "--data-dir", tmp_path, "--split", "val", "--index", "2",
                          "--out", tmp_path / "item.npy", "data.context=4", "data.horizon=3")
     assert code == 0, err
     item = np.load(tmp_path / "item.npy")
     from vidpred.data import build_data
 
-    data = build_data("mnist", dict(root=str(tmp_path), context=4, horizon=3, train_size=10, val_size=5,
-                                    test_size=5, seeds={"train": 21, "val": 22, "test": 23}))
+    data = build_data("mnist", dict(context=4, horizon=3, train_size=10, val_size=5, test_size=5,
+                                    seeds={"train": 21, "val": 22, "test": 23}), tmp_path)
     assert item.dtype == np.float32 and item.shape == (7, 1, 64, 64)
     np.testing.assert_array_equal(item, data.val[2].numpy())
     for name in ("mnist", "stocks"):
-        code, out, err = cli(capsys, "show", name, "--root", tmp_path, "--out", tmp_path / f"{name}.png")
+        code, out, err = cli(capsys, "show", name, "--data-dir", tmp_path, "--out", tmp_path / f"{name}.png")
         assert code == 0, err
         assert (tmp_path / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    code, _, err = cli(capsys, "show", "stocks", "--root", tmp_path, "--index", "99999", "--out", tmp_path / "x.npy")
+    code, _, err = cli(capsys, "show", "stocks", "--data-dir", tmp_path, "--index", "99999", "--out", tmp_path / "x.npy")
     assert_one_line_error(code, err, "--index 99999")
 
 
 def test_verify_stocks_reports_each_file(tmp_path: Path, capsys, shared_data: Path) -> None:
-    code, out, err = cli(capsys, "verify", "stocks", "--root", shared_data)
+    code, out, err = cli(capsys, "verify", "stocks", "--data-dir", shared_data)
     assert code == 0, err
     assert "FB.csv: 2157 days 2012-05-18 .. 2020-12-11 ok" in out and len(out.splitlines()) == 8
 
@@ -234,23 +234,23 @@ def test_corrupt_inputs_end_in_one_line(tmp_path: Path, capsys, case: str) -> No
         needles = [str(target), "Alpha Vantage says: premium endpoint"]
     elif case == "missing":
         target.unlink()
-        needles = [str(target), "python -m vidpred.data download mnist --root"]
+        needles = [str(target), "python -m vidpred.data download mnist --data-dir"]
     else:
         command = ("show", "mnist", "data.generator=bogus")
         needles = ["data.generator must be one of svg32, standard28"]
     before = files_under(tmp_path)
     out = tmp_path / "out.npy"
-    code, _, err = cli(capsys, *command, "--root", tmp_path, *(["--out", out] if command[0] == "show" else []))
+    code, _, err = cli(capsys, *command, "--data-dir", tmp_path, *(["--out", out] if command[0] == "show" else []))
     assert_one_line_error(code, err, *needles)
     assert files_under(tmp_path) == before
 
 
 def test_module_entry_point_runs(tmp_path: Path) -> None:
     fabricate_stocks(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "stocks", "--root", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "stocks", "--data-dir", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 0 and len(done.stdout.splitlines()) == 8
-    done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "mnist", "--root", str(tmp_path)],
+    done = subprocess.run([sys.executable, "-m", "vidpred.data", "verify", "mnist", "--data-dir", str(tmp_path)],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "download mnist" in done.stderr
     assert "t10k-images-idx3-ubyte.gz not found" in done.stderr
@@ -261,12 +261,12 @@ def test_prepare_stocks_checks_every_file_first(tmp_path: Path, capsys) -> None:
     src.mkdir()
     (src / "aapl.csv").write_text(stock_csv(price_walk(60, 1), "yahoo"))
     (src / "MSFT.csv").write_text(stock_csv(price_walk(60, 2), "av"))
-    code, out, err = cli(capsys, "prepare", "stocks", "--src", src, "--root", tmp_path / "root")
+    code, out, err = cli(capsys, "prepare", "stocks", "--src", src, "--data-dir", tmp_path / "root")
     assert code == 0, err
     assert files_under(tmp_path / "root") == ["stocks/AAPL.csv", "stocks/MSFT.csv"]
     (src / "ZZZ.csv").write_text(json.dumps({"Error Message": "Invalid API call."}))
     (src / "AAPL.csv").unlink(missing_ok=True)
-    code, _, err = cli(capsys, "prepare", "stocks", "--src", src, "--root", tmp_path / "other")
+    code, _, err = cli(capsys, "prepare", "stocks", "--src", src, "--data-dir", tmp_path / "other")
     assert_one_line_error(code, err, str(src / "ZZZ.csv"), "Invalid API call")
     assert not (tmp_path / "other").exists()
 
@@ -293,12 +293,12 @@ def test_download_kth_and_bair_from_a_mirror(tmp_path: Path, capsys) -> None:
         with tarfile.open(fileobj=buffer, mode="w") as tf:
             tf.add(bair_raw, arcname="softmotion30_44k")
         server.files["/bair_robot_pushing_dataset_v0.tar"] = buffer.getvalue()
-        code, out, err = cli(capsys, "download", "kth", "--root", tmp_path / "root", "--mirror", server.url)
+        code, out, err = cli(capsys, "download", "kth", "--data-dir", tmp_path / "root", "--mirror", server.url)
         assert code == 0 and out.startswith("kth: 2 videos -> 48 frames in 4 clips"), err
-        code, out, err = cli(capsys, "download", "bair", "--root", tmp_path / "root", "--mirror", server.url)
+        code, out, err = cli(capsys, "download", "bair", "--data-dir", tmp_path / "root", "--mirror", server.url)
         assert code == 0 and "bair: 2 train trajectories from 1 files, 1 test" in out, err
     for name, arrays in (("kth", 2), ("bair", 4)):
-        code, out, err = cli(capsys, "verify", name, "--root", tmp_path / "root")
+        code, out, err = cli(capsys, "verify", name, "--data-dir", tmp_path / "root")
         assert code == 0 and out.count(" ok") == arrays, err
 
 
@@ -307,7 +307,7 @@ def test_missing_crc32c_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> 
 
     raw = fabricate_bair_raw(tmp_path / "raw", train=(1,), test=(1,))
     monkeypatch.setitem(sys.modules, "crc32c", None)
-    code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--root", tmp_path / "root")
+    code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--data-dir", tmp_path / "root")
     assert_one_line_error(code, err, "'crc32c'", "pip install -e '.[video]'")
     assert not (tmp_path / "root" / "bair").exists()
 
@@ -340,7 +340,7 @@ def fabricate_raw(name: str, src: Path) -> Path:
 def run_last(name: str, root: Path, overrides: list[str], run_dir: Path, as_command: bool) -> dict:
     """``python -m vidpred.run model=last data=NAME``: as a command (slow start-up: torch, Hydra) or
     in-process on the same composed config; returns metrics.json."""
-    args = ["model=last", f"data={name}", f"data.root={root}", "data.num_workers=0", "trainer.progress=off",
+    args = ["model=last", f"data={name}", f"paths.data_dir={root}", "data.num_workers=0", "trainer.progress=off",
             *overrides]
     if as_command:
         done = subprocess.run([sys.executable, "-m", "vidpred.run", *args, f"hydra.run.dir={run_dir}"],
@@ -362,7 +362,7 @@ def test_raw_to_prepare_verify_show_run(tmp_path: Path, capsys, name: str) -> No
     root = tmp_path / "root"
     for command in (["prepare", name, "--src", src], ["verify", name],
                     ["show", name, "--split", "test", "--index", "1", "--out", tmp_path / "item.npy", *RAW[name]]):
-        code, out, err = cli(capsys, *command, "--root", root)
+        code, out, err = cli(capsys, *command, "--data-dir", root)
         assert code == 0, (command, err)
     item = np.load(tmp_path / "item.npy")
     assert item.dtype == np.float32 and item.shape[0] == (40 if name == "stocks" else 20)
@@ -377,16 +377,16 @@ def test_real_files_prepare_verify_show_run(tmp_path: Path, capsys, shared_data:
     root = tmp_path / "root"
     tiny = {"mnist": ["data.train_digits=test", "data.train_size=8", "data.val_size=4", "data.test_size=4"],
             "stocks": ["data.train_size=64", "data.val_size=16", "data.test_size=16"]}[name]
-    code, out, err = cli(capsys, "prepare", name, "--src", shared_data / name, "--root", root)
+    code, out, err = cli(capsys, "prepare", name, "--src", shared_data / name, "--data-dir", root)
     assert code == 0, err
-    code, out, err = cli(capsys, "verify", name, "--root", root)
+    code, out, err = cli(capsys, "verify", name, "--data-dir", root)
     assert code == 0, err
     if name == "mnist":
         assert "t10k-images-idx3-ubyte.gz: 10000 images ok" in out
         assert "train-images-idx3-ubyte.gz: absent; data=mnist needs it" in out
     else:
         assert "GOOGL.csv: 4109 days 2004-08-19 .. 2020-12-11 ok" in out
-    code, out, err = cli(capsys, "show", name, "--index", "2", "--out", tmp_path / "item.png", "--root", root, *tiny)
+    code, out, err = cli(capsys, "show", name, "--index", "2", "--out", tmp_path / "item.png", "--data-dir", root, *tiny)
     assert code == 0 and (tmp_path / "item.png").stat().st_size > 1000, err
     metrics = run_last(name, root, tiny, tmp_path / "run", as_command=name == "stocks")
     assert metrics["status"] == "completed" and 0 < metrics["test"]["mse"] < 1

@@ -20,9 +20,9 @@ SPLITS = dict(train_persons=[1, 2, 16], val_persons=[16], test_persons=[17])
 
 
 def build(root: Path, **overrides):
-    params = dict(root=str(root), context=5, horizon=5, **SPLITS)
+    params = dict(context=5, horizon=5, **SPLITS)
     params.update(overrides)
-    return build_data("kth", params)
+    return build_data("kth", params, root)
 
 
 def test_sequences_file_quirks() -> None:
@@ -105,7 +105,7 @@ def test_undecodable_avi_fails_cleanly_through_the_cli(tmp_path: Path, capsys) -
     bad = src / "jogging" / "person05_jogging_d1_uncomp.avi"
     bad.parent.mkdir()
     bad.write_bytes(b"RIFF\x00\x10\x00\x00AVI LIST" + bytes(range(256)) * 8)
-    code, _, err = cli(capsys, "prepare", "kth", "--src", src, "--root", tmp_path / "root")
+    code, _, err = cli(capsys, "prepare", "kth", "--src", src, "--data-dir", tmp_path / "root")
     assert_one_line_error(code, err, str(bad), "cannot decode")
     assert (tmp_path / "root" / "kth" / "frames.npy").read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "root").iterdir()) == ["kth", "raw"]
@@ -114,18 +114,18 @@ def test_undecodable_avi_fails_cleanly_through_the_cli(tmp_path: Path, capsys) -
 def test_cli_prepare_verify_show(tmp_path: Path, capsys) -> None:
     src = fabricate_kth_raw(tmp_path / "raw", {"person01_walking_d1": 24, "person02_walking_d1": 24,
                                                "person17_boxing_d1": 24})
-    code, out, err = cli(capsys, "prepare", "kth", "--src", src, "--root", tmp_path)
+    code, out, err = cli(capsys, "prepare", "kth", "--src", src, "--data-dir", tmp_path)
     assert code == 0 and out.startswith("kth: 3 videos -> 72 frames in 6 clips"), err
-    code, out, err = cli(capsys, "verify", "kth", "--root", tmp_path)
+    code, out, err = cli(capsys, "verify", "kth", "--data-dir", tmp_path)
     assert code == 0 and "frames: frames.npy (72, 64, 64) uint8 ok" in out, err
-    code, out, err = cli(capsys, "show", "kth", "--root", tmp_path, "--out", tmp_path / "k.npy",
+    code, out, err = cli(capsys, "show", "kth", "--data-dir", tmp_path, "--out", tmp_path / "k.npy",
                          "data.train_persons=[1,2]", "data.val_persons=[2]", "data.test_persons=[17]",
                          "data.context=6", "data.horizon=4")
     assert code == 0, err
     assert np.load(tmp_path / "k.npy").shape == (10, 1, 64, 64)
     before = files_under(tmp_path)
     (tmp_path / "kth" / "frames.npy").write_bytes(b"\x93NUMPY garbage")
-    code, _, err = cli(capsys, "verify", "kth", "--root", tmp_path)
+    code, _, err = cli(capsys, "verify", "kth", "--data-dir", tmp_path)
     assert_one_line_error(code, err, str(tmp_path / "kth" / "frames.npy"), "not a readable .npy")
     assert files_under(tmp_path) == before
 
@@ -148,7 +148,7 @@ def test_datasets_pickle_as_file_paths(tmp_path: Path) -> None:
     fabricate_kth(tmp_path)
     fabricate_bair(tmp_path)
     kth = build(tmp_path).train
-    bair = build_data("bair", dict(root=str(tmp_path), context=5, horizon=5)).test
+    bair = build_data("bair", dict(context=5, horizon=5), tmp_path).test
     for dataset, array_bytes in ((kth, (tmp_path / "kth" / "frames.npy").stat().st_size),
                                  (bair, (tmp_path / "bair" / "test.npy").stat().st_size)):
         blob = pickle.dumps(dataset)

@@ -21,9 +21,9 @@ SEEDS = {"train": 1, "val": 2, "test": 3}
 
 
 def build(root: Path, **overrides):
-    params = dict(root=str(root), context=10, horizon=10, train_size=12, val_size=6, test_size=5, seeds=SEEDS)
+    params = dict(context=10, horizon=10, train_size=12, val_size=6, test_size=5, seeds=SEEDS)
     params.update(overrides)
-    return build_data("mnist", params)
+    return build_data("mnist", params, root)
 
 
 def test_idx_round_trip_plain_and_gzipped(tmp_path: Path) -> None:

@@ -16,9 +16,9 @@ from vidpred.errors import DataError
 
 
 def build(root: Path, tickers: list[str], **overrides):
-    params = dict(root=str(root), context=5, horizon=3, tickers=tickers)
+    params = dict(context=5, horizon=3, tickers=tickers)
     params.update(overrides)
-    return build_data("stocks", params)
+    return build_data("stocks", params, root)
 
 
 def write(root: Path, ticker: str, text: str) -> Path:

@@ -14,6 +14,7 @@ import pytest
 
 from conftest import REPO, compose_config, config_groups, run_tiny
 from vidpred.errors import ConfigError
+from vidpred.data import family
 from vidpred.models import MODELS
 
 MODELS_IN_CONF = config_groups("model")
@@ -42,8 +43,8 @@ def test_every_config_option_is_registered() -> None:
 @pytest.mark.parametrize("model", MODELS_IN_CONF)
 def test_model_x_data_runs_a_training_step(model: str, data: str, data_root: Path, tmp_path: Path) -> None:
     overrides = [f"model={model}", f"data={data}", "layers=2"]
-    if "root" in compose_config(overrides).data:
-        overrides.append(f"data.root={data_root}")
+    if family(data).reads_files:
+        overrides.append(f"paths.data_dir={data_root}")
     try:
         results = run_tiny(overrides, tmp_path)
     except ConfigError as exc:

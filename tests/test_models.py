@@ -55,7 +55,7 @@ def test_last_and_mean_baselines_are_exact() -> None:
 def test_linear_baseline_is_near_exact_on_sines() -> None:
     params = dict(context=20, horizon=20, train_size=4000, val_size=10, test_size=500,
                   seeds={"train": 1, "val": 2, "test": 3})
-    data = build_data("sins", params)
+    data = build_data("sins", params, "unused")
     model = build_model("linear", "sequence", (1,), {"layers": 1})
     model.fit([torch.from_numpy(data.train.array[i:i + 500]) for i in range(0, 4000, 500)], context=20)
     test = torch.from_numpy(data.test.array)

@@ -18,7 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from conftest import config_groups
-from vidpred.run import CONFIG_DIR
+from vidpred.config import CONFIG_DIR
 from test_wandb import items, of_type, wandb_records
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ SEEDS = {"train": 1, "val": 2, "test": 3}
 def build(name: str, **overrides):
     params = dict(context=20, horizon=20, train_size=50, val_size=20, test_size=30, seeds=SEEDS)
     params.update(overrides)
-    return build_data(name, params)
+    return build_data(name, params, "unused")
 
 
 @pytest.mark.parametrize("name", ["sins", "noise"])
@@ -71,7 +71,7 @@ def test_test_set_does_not_depend_on_the_run_seed(tmp_path) -> None:
     for seed in (0, 123):
         cfg = compose_config([f"seed={seed}", "data.train_size=10", "data.val_size=10", "data.test_size=25"])
         params = {k: v for k, v in cfg.data.items() if k not in ("name", "batch_size", "num_workers")}
-        arrays.append(build_data(cfg.data.name, dict(params)).test.array)
+        arrays.append(build_data(cfg.data.name, dict(params), "unused").test.array)
     np.testing.assert_array_equal(arrays[0], arrays[1])
 
 

@@ -29,7 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from vidpred.data import build_data
+from vidpred import config
+from vidpred.data import build_data, family
 from vidpred.data.base import ArrayDataset, DataSplits
 from vidpred.errors import ConfigError, DataError, exit_on_user_error, require
 from vidpred.io import write_json
@@ -201,41 +202,29 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def load_data(cfg: Any, synthetic: bool, frame_shape: tuple[int, ...]) -> DataSplits:
     """The configured data set, or synthetic data of its geometry."""
-    plain = {k: v for k, v in cfg.data.items() if k not in ("name", "batch_size", "num_workers")}
+    plain = {k: v for k, v in config.to_plain(cfg.data).items() if k not in ("name", "batch_size", "num_workers")}
     if not synthetic:
         try:
-            return build_data(cfg.data.name, plain)
+            return build_data(cfg.data.name, plain, cfg.paths.data_dir)
         except DataError as exc:
             print(f"note: data={cfg.data.name} is not available here ({exc}); using synthetic data",
                   file=sys.stderr)
     context, horizon = int(cfg.data.get("context", 10)), int(cfg.data.get("horizon", 10))
-    sequences = cfg.data.name in ("sins", "noise", "stocks")
-    return synthetic_splits("sequence" if sequences else "video", (1,) if sequences else frame_shape,
-                            context, horizon)
+    kind = family(cfg.data.name).kind
+    return synthetic_splits(kind, (1,) if kind == "sequence" else frame_shape, context, horizon)
 
 
 def main(argv: Sequence[str] | None = None) -> list[BenchResult]:
-    from hydra import compose, initialize_config_dir  # only the CLI reads the Hydra config
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from vidpred.run import CONFIG_DIR
-
     args = parse_args(sys.argv[1:] if argv is None else argv)
     require(args.warmup >= 0 and args.steps >= 1 and args.windows >= 1,
             "--warmup must be >= 0, --steps and --windows >= 1")
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=list(args.overrides))
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"bad override: {' '.join(str(exc).split())}") from exc
+    cfg = config.compose(args.overrides)
     device = resolve_device(args.device)
     frame_shape = tuple(_choices(args.frame_shape, int))
     require(len(frame_shape) == 3, f"--frame-shape takes C,H,W, got {args.frame_shape!r}")
     data = load_data(cfg, args.synthetic, frame_shape)
-    model_params = {k: v for k, v in OmegaConf.to_container(cfg.model, resolve=True).items() if k != "name"}
-    optim = call_with_config(OptimConfig, OmegaConf.to_container(cfg.optim, resolve=True), prefix="optim")
+    model_params = {k: v for k, v in config.to_plain(cfg.model).items() if k != "name"}
+    optim = call_with_config(OptimConfig, config.to_plain(cfg.optim), prefix="optim")
     batch_sizes = _choices(args.batch_size, int) if args.batch_size else [int(cfg.data.batch_size)]
     num_workers = 0 if data.name == "synthetic" else int(cfg.data.num_workers)
     print(f"bench: model={cfg.model.name} layers={cfg.layers} data={data.name} items {(data.length, *data.frame_shape)} "

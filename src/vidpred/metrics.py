@@ -1,4 +1,4 @@
-"""Prediction metrics, accumulated over batches on the model's device (DESIGN section 3).
+"""Prediction metrics, accumulated over batches on the model's device.
 
 - ``mse`` / ``mae``: mean squared / absolute error per element (per pixel for video), the unit of
   the study's tables.

@@ -2,7 +2,7 @@
 
 Each record is one trajectory: for t in 0..29, ``'{t}/image_aux1/encoded'`` holds the raw 64 x 64 x 3
 uint8 RGB bytes of frame t. ``prepare`` streams the published ``train/`` and ``test/`` folders (or
-the downloaded ``.tar`` itself, without unpacking it) into ``<root>/bair/{train,test}.npy``, uint8
+the downloaded ``.tar`` itself, without unpacking it) into ``<data_dir>/bair/{train,test}.npy``, uint8
 ``(N, 30, 3, 64, 64)``, plus ``manifest.json``. Validation is carved from the end of train at load
 time.
 """
@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.download import Remote, fetch
+from vidpred.data.registry import DataFamily
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, verify_manifest,
                                 unit_frames, write_manifest)
 from vidpred.data.tfrecord import parse_example, read_records
@@ -78,8 +79,8 @@ def tfrecord_streams(src: Path) -> Iterator[tuple[str, str, IO[bytes]]]:
             yield split, path, fh
 
 
-def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
-    """Convert the TFRecords under ``src`` into ``<root>/bair``; one trajectory at a time in memory.
+def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
+    """Convert the TFRecords under ``src`` into ``<data_dir>/bair``; one trajectory at a time in memory.
 
     A tar is read in its own member order, so each row's trajectory number (``A`` of
     ``traj_A_to_B`` plus the record's position) is saved too: loading orders by it, and a folder
@@ -88,7 +89,7 @@ def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
     counts = {"train": 0, "test": 0}
     files = {"train": 0, "test": 0}
     ids: dict[str, list[int]] = {"train": [], "test": []}
-    with atomic_dir(dataset_dir(root, NAME)) as tmp:
+    with atomic_dir(dataset_dir(data_dir, NAME)) as tmp:
         streams = {s: NpyStream(tmp / f"{s}.npy", (STEPS, 3, FRAME, FRAME)) for s in counts}
         for split, name, fh in tfrecord_streams(Path(src)):
             first = int(FILE_RE.search(name).group(2))  # type: ignore[union-attr]
@@ -110,14 +111,14 @@ def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
             f"{counts['test']} test trajectories from {files['test']} files"]
 
 
-def verify(root: str | os.PathLike[str]) -> list[str]:
-    return verify_manifest(dataset_dir(root, NAME), NAME, root)
+def verify(data_dir: str | os.PathLike[str]) -> list[str]:
+    return verify_manifest(dataset_dir(data_dir, NAME), NAME, data_dir)
 
 
-def download(root: str | os.PathLike[str], mirror: str | None = None) -> list[str]:
+def download(data_dir: str | os.PathLike[str], mirror: str | None = None) -> list[str]:
     """Fetch the published tar (about 30 GB) and prepare straight from it."""
-    archive = fetch(Remote(URL, URL.rsplit("/", 1)[-1]).with_mirror(mirror), dataset_dir(root, "raw"))
-    return prepare(archive, root)
+    archive = fetch(Remote(URL, URL.rsplit("/", 1)[-1]).with_mirror(mirror), dataset_dir(data_dir, "raw"))
+    return prepare(archive, data_dir)
 
 
 class BAIRTrajectories(Dataset):
@@ -135,7 +136,7 @@ class BAIRTrajectories(Dataset):
         return unit_frames(self.array.array[int(self.indices[index]), : self.length])
 
 
-def build_bair(root: str, context: int, horizon: int, val_trajectories: int = 256,
+def build_bair(data_dir: str, context: int, horizon: int, val_trajectories: int = 256,
                train_size: int | None = None, val_size: int | None = None,
                test_size: int | None = None) -> DataSplits:
     """Train and test as published; the last ``val_trajectories`` of train (at most a fifth) become
@@ -143,15 +144,15 @@ def build_bair(root: str, context: int, horizon: int, val_trajectories: int = 25
     check_horizon(context, horizon)
     length = context + horizon
     require(length <= STEPS, f"data.context + data.horizon = {length}, but BAIR trajectories have {STEPS} frames")
-    folder = dataset_dir(root, NAME)
-    read_manifest(folder, NAME, root)
-    arrays = {s: load_npy(folder / f"{s}.npy", NAME, root) for s in ("train", "test")}
+    folder = dataset_dir(data_dir, NAME)
+    read_manifest(folder, NAME, data_dir)
+    arrays = {s: load_npy(folder / f"{s}.npy", NAME, data_dir) for s in ("train", "test")}
     for split, array in arrays.items():
         if array.ndim != 5 or array.shape[1:] != (STEPS, 3, FRAME, FRAME):
             raise DataError(f"{folder / f'{split}.npy'}: shape {array.shape}, expected (N, 30, 3, 64, 64); "
                             "prepare the data again")
     # rows in trajectory-number order (a tar may have listed its files in any order)
-    order = {s: np.argsort(np.asarray(load_npy(folder / f"{s}_ids.npy", NAME, root, mmap=False)), kind="stable")
+    order = {s: np.argsort(np.asarray(load_npy(folder / f"{s}_ids.npy", NAME, data_dir, mmap=False)), kind="stable")
              for s in ("train", "test")}
     for split, array in arrays.items():
         if len(order[split]) != len(array):
@@ -171,3 +172,7 @@ def build_bair(root: str, context: int, horizon: int, val_trajectories: int = 25
         splits[split] = BAIRTrajectories(arrays["test" if split == "test" else "train"], chosen, length)
     return DataSplits(name=NAME, kind="video", context=context, horizon=horizon,
                       frame_shape=(3, FRAME, FRAME), **splits)
+
+
+FAMILY = DataFamily(name=NAME, kind="video", build=build_bair, download=download, prepare=prepare,
+                    verify=verify)

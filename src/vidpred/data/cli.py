@@ -3,70 +3,66 @@ look at data sets.
 
     python -m vidpred.data download mnist
     python -m vidpred.data prepare kth --src ~/raw/kth
+    python -m vidpred.data prepare videos --src ~/clips --name lab data.size=96 data.channels=3
     python -m vidpred.data verify kth
     python -m vidpred.data show mnist --split test --index 3 --out item.png
     python -m vidpred.data bench mnist --workers 2
 
-``show`` and ``bench`` build the data set exactly as a run would, from ``conf/data/NAME.yaml``
-plus any ``data.KEY=VALUE`` overrides given after the options.
+Every command reads the family's declaration (:mod:`vidpred.data.registry`). ``prepare``, ``show``
+and ``bench`` compose ``conf/data/NAME.yaml`` with the ``data.KEY=VALUE`` overrides given after the
+options, exactly as ``python -m vidpred.run`` would; ``prepare`` takes the keys its family converts
+with (a video set's size, channels and frame step, ...).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import inspect
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from vidpred.data.store import ROOT_ENV, default_root
+from vidpred import config
+from vidpred.data.registry import DataFamily, build_data, families, family
+from vidpred.data.store import DATA_DIR_ENV, default_root
 from vidpred.errors import ConfigError, DataError, exit_on_user_error
 
-# data set -> module with download(root, ...), prepare(src, root), verify(root)
-FAMILIES = {"mnist": "vidpred.data.mnist", "stocks": "vidpred.data.stocks",
-            "kth": "vidpred.data.kth", "bair": "vidpred.data.bair"}
+LOADER_KEYS = ("batch_size", "num_workers")
 
 
-def family(name: str) -> Any:
-    if name not in FAMILIES:
-        raise ConfigError(f"unknown data set {name!r} for this command; choose one of {', '.join(FAMILIES)}")
-    return importlib.import_module(FAMILIES[name])
-
-
-def compose_data(name: str, root: Path | None, overrides: Sequence[str]) -> dict[str, Any]:
+def compose_data(name: str, data_dir: Path, set_name: str | None, overrides: Sequence[str]) -> dict[str, Any]:
     """``conf/data/NAME.yaml`` with overrides, resolved as ``python -m vidpred.run`` would."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    from vidpred.run import CONFIG_DIR
-
-    extra = [*([f"data.root={root}"] if root is not None else []), *overrides]
-    try:
-        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-            cfg = compose(config_name="config", overrides=[f"data={name}", *extra])
-        return OmegaConf.to_container(cfg.data, resolve=True)  # type: ignore[return-value]
-    except (HydraException, OmegaConfBaseException) as exc:
-        raise ConfigError(f"bad override for data={name}: {' '.join(str(exc).split())}") from exc
+    extra = [f"paths.data_dir={data_dir}", *([f"data.set={set_name}"] if set_name else []), *overrides]
+    cfg = config.compose([f"data={name}", *extra])
+    return config.to_plain(cfg.data)
 
 
-def build_from_config(name: str, root: Path | None, overrides: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-    from vidpred.data import build_data
-
-    params = compose_data(name, root, overrides)
-    loader = {k: params.pop(k) for k in ("batch_size", "num_workers")}
+def build_from_config(name: str, data_dir: Path, set_name: str | None,
+                      overrides: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+    params = compose_data(name, data_dir, set_name, overrides)
+    loader = {k: params.pop(k) for k in LOADER_KEYS}
     params.pop("name")
-    return build_data(name, params), loader
+    return build_data(name, params, data_dir), loader
 
 
-def show(name: str, split: str, index: int, out: Path, root: Path | None, overrides: Sequence[str]) -> str:
+def call_with_options(name: str, action: Callable[..., list[str]], fixed: dict[str, Any],
+                      options: dict[str, Any], given: dict[str, Any]) -> list[str]:
+    """Call a family's ``download``/``prepare``/``verify`` with the config keys it takes; an option given
+    on the command line that it does not take is an error."""
+    accepted = inspect.signature(action).parameters
+    for flag, value in given.items():
+        if value is not None and flag not in accepted:
+            raise ConfigError(f"--{flag.replace('_', '-')} does not apply to {name}")
+    chosen = {k: v for k, v in {**options, **given}.items() if k in accepted and v is not None}
+    return action(**fixed, **chosen)
+
+
+def show(data: Any, name: str, split: str, index: int, out: Path) -> str:
     """Write item ``index`` of ``split``: ``.npy`` float32 as the model sees it, ``.png`` a picture."""
-    data, _ = build_from_config(name, root, overrides)
     dataset = data.split(split)
     if not 0 <= index < len(dataset):
         raise ConfigError(f"--index {index} is outside the {split} split (0..{len(dataset) - 1})")
@@ -108,13 +104,12 @@ def picture(item: np.ndarray, context: int, title: str, out: Path) -> None:
     save_figure(fig, out)
 
 
-def bench(name: str, root: Path | None, workers: int, batches: int, batch_size: int | None,
-          split: str, overrides: Sequence[str]) -> str:
+def bench(data: Any, loader_keys: dict[str, Any], name: str, workers: int, batches: int,
+          batch_size: int | None, split: str) -> str:
     """Samples per second of one split through a DataLoader (shuffled, ``workers`` processes)."""
     import torch
     from torch.utils.data import DataLoader
 
-    data, loader_keys = build_from_config(name, root, overrides)
     dataset = data.split(split)
     size = batch_size or loader_keys["batch_size"]
     loader = DataLoader(dataset, batch_size=size, shuffle=True, num_workers=workers,
@@ -144,20 +139,24 @@ def parser() -> argparse.ArgumentParser:
                                 description="Get, convert, check and look at data sets.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
+    names = ", ".join(sorted(families()))
 
     def add(command: str, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(command, help=help_text)
-        sp.add_argument("name", help=f"data set: {', '.join(FAMILIES)}")
-        sp.add_argument("--root", type=Path, default=None,
-                        help=f"data root (default: ${ROOT_ENV}, else ./data)")
+        sp.add_argument("name", help=f"data set: {names}")
+        sp.add_argument("--data-dir", dest="data_dir", type=Path, default=None,
+                        help=f"the data folder, paths.data_dir of a run (default: ${DATA_DIR_ENV}, else ./data)")
+        sp.add_argument("--name", dest="set_name", default=None,
+                        help="videos, series: which prepared set under the data folder (data.set; default: "
+                             "the family's name)")
         return sp
 
-    sp = add("download", "fetch the public files, checked, into the data root")
+    sp = add("download", "fetch the public files, checked, into the data folder")
     sp.add_argument("--mirror", default=None, help="base URL serving the same file names")
     sp.add_argument("--tickers", default=None, help="stocks: comma-separated tickers (default: all eight)")
-    sp = add("prepare", "convert raw files you have into the data root (compact uint8 arrays + manifest)")
-    sp.add_argument("--src", type=Path, required=True, help="folder of raw files")
-    sp = add("verify", "check the data under the root (against the manifest where there is one)")
+    sp = add("prepare", "convert files you have into the data folder (compact arrays + manifest)")
+    sp.add_argument("--src", type=Path, required=True, help="a folder of raw files (or one file)")
+    add("verify", "check the data in the data folder (against the manifest where there is one)")
     sp = add("show", "write one item as the model sees it (.npy) or as a picture (.png)")
     sp.add_argument("--split", default="test", choices=["train", "val", "test"], help="default: test")
     sp.add_argument("--index", type=int, default=0, help="item number within the split (default: 0)")
@@ -169,31 +168,43 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--split", default="train", choices=["train", "val", "test"])
     p.epilog = ("examples:\n  python -m vidpred.data download mnist\n"
                 "  python -m vidpred.data prepare kth --src ~/raw/kth\n"
+                "  python -m vidpred.data prepare videos --src ~/clips --name lab data.size=96 data.channels=3\n"
+                "  python -m vidpred.data prepare series --src measurements.csv data.columns=[temp,load]\n"
                 "  python -m vidpred.data verify kth\n"
                 "  python -m vidpred.data show mnist --split test --index 3 --out item.png data.generator=standard28\n"
                 "  python -m vidpred.data bench mnist --workers 2\n\n"
-                "show and bench take config overrides KEY=VALUE after the name, as python -m vidpred.run does")
+                "prepare, show and bench take config overrides data.KEY=VALUE after the name, as "
+                "python -m vidpred.run does")
     return p
 
 
+def _needs(chosen: DataFamily, command: str) -> Callable[..., list[str]]:
+    action = getattr(chosen, command)
+    if action is None:
+        can = [c for c in ("download", "prepare", "verify") if getattr(chosen, c) is not None]
+        raise ConfigError(f"data set {chosen.name} has nothing to {command}"
+                          + (f"; it can: {', '.join(can)}" if can else " (it is generated when a run starts)"))
+    return action
+
+
 def run(args: argparse.Namespace) -> list[str]:
-    root = args.root if args.root is not None else default_root()
+    chosen = family(args.name)
+    data_dir = args.data_dir if args.data_dir is not None else default_root()
+    if args.command in ("show", "bench"):
+        data, loader_keys = build_from_config(args.name, data_dir, args.set_name, args.overrides)
+        if args.command == "show":
+            return [show(data, args.name, args.split, args.index, args.out)]
+        return [bench(data, loader_keys, args.name, args.workers, args.batches, args.batch_size, args.split)]
+    action = _needs(chosen, args.command)
+    options = compose_data(args.name, data_dir, args.set_name, args.overrides)
     if args.command == "download":
-        module = family(args.name)
-        if args.name == "stocks":
-            if args.mirror:
-                raise ConfigError("--mirror does not apply to stocks (Alpha Vantage is an API)")
-            return module.download(root, args.tickers.split(",") if args.tickers else None)
-        return module.download(root, mirror=args.mirror)
+        given = {"mirror": args.mirror, "tickers": args.tickers.split(",") if args.tickers else None}
+        return call_with_options(args.name, action, {"data_dir": data_dir}, options, given)
     if args.command == "prepare":
         if not args.src.exists():
             raise DataError(f"--src {args.src} does not exist")
-        return family(args.name).prepare(args.src, root)
-    if args.command == "verify":
-        return family(args.name).verify(root)
-    if args.command == "show":
-        return [show(args.name, args.split, args.index, args.out, args.root, args.overrides)]
-    return [bench(args.name, args.root, args.workers, args.batches, args.batch_size, args.split, args.overrides)]
+        return call_with_options(args.name, action, {"src": args.src, "data_dir": data_dir}, options, {})
+    return call_with_options(args.name, action, {"data_dir": data_dir}, options, {})
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -201,8 +212,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Config overrides (KEY=VALUE) may stand anywhere after the data set's name.
     args, extra = p.parse_known_args(argv)
     bad = [a for a in extra if "=" not in a or a.startswith("-")]
-    if bad or (extra and args.command not in ("show", "bench")):
-        p.error(f"unrecognized arguments: {' '.join(bad or extra)}")
+    if bad:
+        p.error(f"unrecognized arguments: {' '.join(bad)}")
     args.overrides = extra
     with exit_on_user_error():
         for line in run(args):

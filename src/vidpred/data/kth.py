@@ -3,7 +3,7 @@
 Raw layout: ``<action>/personNN_<action>_dK_uncomp.avi`` (6 actions, persons 01-25, scenarios
 d1-d4; ``person13_handclapping_d3`` does not exist) and ``00sequences.txt``, which cuts each video
 into sub-sequences by 1-based inclusive frame ranges (tabs and spaces vary, some lines carry three
-ranges instead of four). ``prepare`` writes ``<root>/kth/frames.npy`` (all frames, uint8
+ranges instead of four). ``prepare`` writes ``<data_dir>/kth/frames.npy`` (all frames, uint8
 ``(F, 64, 64)``), ``clips.npy`` (one row per sub-sequence: person, action, scenario, first frame,
 length) and ``manifest.json``. Splits are chosen at load time by person, so one prepared copy
 serves every split convention.
@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.download import Remote, extract, fetch
+from vidpred.data.registry import DataFamily
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
                                 sha256_file, unit_frames, verify_manifest, write_manifest)
 from vidpred.errors import DataError, require
@@ -80,13 +81,13 @@ def find_videos(src: Path) -> list[Path]:
     return videos
 
 
-def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
-    """Decode every video under ``src`` into ``<root>/kth``; one video at a time in memory."""
+def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
+    """Decode every video under ``src`` into ``<data_dir>/kth``; one video at a time in memory."""
     videos = find_videos(Path(src))
     seq_files = sorted(Path(src).rglob(SEQUENCES))
     sequences = parse_sequences(seq_files[0].read_text(), str(seq_files[0])) if seq_files else {}
     clips, whole, sources = [], [], {}
-    with atomic_dir(dataset_dir(root, NAME)) as tmp:
+    with atomic_dir(dataset_dir(data_dir, NAME)) as tmp:
         stream = NpyStream(tmp / "frames.npy", (FRAME, FRAME))
         for number, path in enumerate(videos, 1):
             person, action, scenario = VIDEO_RE.search(path.name).groups()  # type: ignore[union-attr]
@@ -118,19 +119,19 @@ def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
             *(f"not in {SEQUENCES}, kept whole: {stem}" for stem in whole if seq_files)]
 
 
-def verify(root: str | os.PathLike[str]) -> list[str]:
-    return verify_manifest(dataset_dir(root, NAME), NAME, root)
+def verify(data_dir: str | os.PathLike[str]) -> list[str]:
+    return verify_manifest(dataset_dir(data_dir, NAME), NAME, data_dir)
 
 
-def download(root: str | os.PathLike[str], mirror: str | None = None) -> list[str]:
+def download(data_dir: str | os.PathLike[str], mirror: str | None = None) -> list[str]:
     """Fetch the six action zips and ``00sequences.txt``, unpack them and prepare."""
-    raw = dataset_dir(root, "raw") / NAME
+    raw = dataset_dir(data_dir, "raw") / NAME
     for action in ACTIONS:
         archive = fetch(Remote(f"{BASE_URL}/{action}.zip", f"{action}.zip").with_mirror(mirror), raw)
         if not (raw / action).is_dir():
             extract(archive, raw / action)
     fetch(Remote(f"{BASE_URL}/{SEQUENCES}", SEQUENCES).with_mirror(mirror), raw)
-    return prepare(raw, root)
+    return prepare(raw, data_dir)
 
 
 class KTHClips(Dataset):
@@ -155,7 +156,7 @@ def window_starts(clips: np.ndarray, length: int, stride: int) -> np.ndarray:
     return np.concatenate(starts) if starts else np.empty(0, dtype=np.int64)
 
 
-def build_kth(root: str, context: int, horizon: int, train_persons: list[int], val_persons: list[int],
+def build_kth(data_dir: str, context: int, horizon: int, train_persons: list[int], val_persons: list[int],
               test_persons: list[int], actions: list[str] | None = None, stride: int = 10,
               train_size: int | None = None, val_size: int | None = None,
               test_size: int | None = None) -> DataSplits:
@@ -168,10 +169,10 @@ def build_kth(root: str, context: int, horizon: int, train_persons: list[int], v
             f"persons {sorted(set(train_persons) & set(test_persons))} are in both train and test")
     unknown = sorted(set(actions or ()) - set(ACTIONS))
     require(not unknown, f"unknown KTH actions {unknown}; choose from {', '.join(ACTIONS)}")
-    folder = dataset_dir(root, NAME)
-    read_manifest(folder, NAME, root)
-    frames = load_npy(folder / "frames.npy", NAME, root)
-    clips = np.asarray(load_npy(folder / "clips.npy", NAME, root, mmap=False))
+    folder = dataset_dir(data_dir, NAME)
+    read_manifest(folder, NAME, data_dir)
+    frames = load_npy(folder / "frames.npy", NAME, data_dir)
+    clips = np.asarray(load_npy(folder / "clips.npy", NAME, data_dir, mmap=False))
     if frames.ndim != 3 or frames.shape[1:] != (FRAME, FRAME) or clips.ndim != 2 or clips.shape[1] != len(CLIP_COLUMNS):
         raise DataError(f"{folder}: prepared arrays have unexpected shapes {frames.shape}, {clips.shape}; "
                         "prepare the data again")
@@ -190,3 +191,7 @@ def build_kth(root: str, context: int, horizon: int, train_persons: list[int], v
         splits[split] = KTHClips(frames, starts, length)
     return DataSplits(name=NAME, kind="video", context=context, horizon=horizon,
                       frame_shape=(1, FRAME, FRAME), **splits)
+
+
+FAMILY = DataFamily(name=NAME, kind="video", build=build_kth, download=download, prepare=prepare,
+                    verify=verify)

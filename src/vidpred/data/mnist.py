@@ -1,4 +1,4 @@
-"""Moving MNIST: digits bouncing in a 64 x 64 frame, generated on the fly (DESIGN section 5).
+"""Moving MNIST: digits bouncing in a 64 x 64 frame, generated on the fly.
 
 Two generators:
 
@@ -31,6 +31,7 @@ from torch.utils.data import Dataset
 from vidpred.data.base import DataSplits, check_horizon, check_sizes, item_rng
 from vidpred.data.download import Remote, fetch
 from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from vidpred.data.registry import DataFamily
 from vidpred.data.store import Mapped, dataset_dir, load_npy, missing, unit_frames
 from vidpred.errors import DataError, require
 from vidpred.io import atomic_path
@@ -167,9 +168,9 @@ class MovingMNISTFile(Dataset):
         return unit_frames(self.array.array[: self.length, index]).unsqueeze(1)
 
 
-def open_test_seq(path: Path, length: int, root: str | os.PathLike[str]) -> np.ndarray:
+def open_test_seq(path: Path, length: int, data_dir: str | os.PathLike[str]) -> np.ndarray:
     """Memory-map ``mnist_test_seq.npy`` and check its shape, dtype and length."""
-    array = load_npy(path, NAME, root)
+    array = load_npy(path, NAME, data_dir)
     if array.dtype != np.uint8 or array.ndim != 4 or array.shape[2:] != (FRAME, FRAME):
         raise DataError(f"{path}: expected uint8 (T, N, 64, 64), found {array.dtype} {tuple(array.shape)}; "
                         f"download it again with: python -m vidpred.data download {NAME}")
@@ -179,23 +180,23 @@ def open_test_seq(path: Path, length: int, root: str | os.PathLike[str]) -> np.n
     return array
 
 
-def load_digits(root: str | os.PathLike[str], train_digits: str) -> tuple[np.ndarray, np.ndarray]:
+def load_digits(data_dir: str | os.PathLike[str], train_digits: str) -> tuple[np.ndarray, np.ndarray]:
     """(train digits, test digits) as uint8 ``(N, 28, 28)``; missing files name the download."""
-    folder = dataset_dir(root, NAME)
+    folder = dataset_dir(data_dir, NAME)
     test_path = folder / TEST_IMAGES
     if not test_path.is_file():
-        raise missing(test_path, NAME, root, "MNIST test digits")
+        raise missing(test_path, NAME, data_dir, "MNIST test digits")
     test = read_idx(test_path, IMAGES_MAGIC)
     if train_digits == "test":
         return test, test
     train_path = folder / TRAIN_IMAGES
     if not train_path.is_file():
-        raise missing(train_path, NAME, root, "MNIST training digits",
+        raise missing(train_path, NAME, data_dir, "MNIST training digits",
                       hint="or set data.train_digits=test to debug on the 10,000 test digits")
     return read_idx(train_path, IMAGES_MAGIC), test
 
 
-def build_mnist(root: str, context: int, horizon: int, train_size: int, val_size: int,
+def build_mnist(data_dir: str, context: int, horizon: int, train_size: int, val_size: int,
                 test_size: int, seeds: dict[str, int], generator: str = "svg32", num_digits: int = 2,
                 train_digits: str = "train", val_fraction: float = 0.1,
                 test_source: str = "auto") -> DataSplits:
@@ -210,7 +211,7 @@ def build_mnist(root: str, context: int, horizon: int, train_size: int, val_size
     require(len({seeds["train"], seeds["val"], seeds["test"]}) == 3,
             f"data.seeds must differ between splits, got {dict(seeds)}")
     length = context + horizon
-    train, test_digits = load_digits(root, train_digits)
+    train, test_digits = load_digits(data_dir, train_digits)
     if train_digits == "test":
         # Debug mode: disjoint parts of the test digits, so no digit is in two splits.
         cut_train, cut_val = (round(len(train) * sum(DEBUG_PARTS[:k + 1])) for k in range(2))
@@ -223,10 +224,10 @@ def build_mnist(root: str, context: int, horizon: int, train_size: int, val_size
     size = GENERATORS[generator]
     train, val = scale_digits(train, size), scale_digits(val, size)
 
-    seq_path = dataset_dir(root, NAME) / TEST_SEQ
+    seq_path = dataset_dir(data_dir, NAME) / TEST_SEQ
     use_file = test_source == "file" or (test_source == "auto" and seq_path.is_file())
     if use_file:
-        array = open_test_seq(seq_path, length, root)
+        array = open_test_seq(seq_path, length, data_dir)
         test: Dataset = MovingMNISTFile(array, min(test_size, array.shape[1]), length)
         log.info("mnist test set: %s (%d sequences)", seq_path, len(test))
     else:
@@ -263,40 +264,40 @@ def remotes(mirror: str | None = None, test_seq: bool = True) -> list[Remote]:
     return [r.with_mirror(mirror) for r in files]
 
 
-def check_file(path: Path, root: str | os.PathLike[str], name: str | None = None) -> str:
+def check_file(path: Path, data_dir: str | os.PathLike[str], name: str | None = None) -> str:
     """Read MNIST file ``name`` (default: its own name) back fully; a one-line summary or :class:`DataError`."""
     name = name or path.name
     if name == TEST_SEQ:
-        array = open_test_seq(path, 1, root)
+        array = open_test_seq(path, 1, data_dir)
         return f"{name}: {array.shape[1]} sequences of {array.shape[0]} frames ok"
     magic = IDX_FILES[name][0]
     array = read_idx(path, magic)
     return f"{name}: {array.shape[0]} {'labels' if magic == LABELS_MAGIC else 'images'} ok"
 
 
-def download(root: str | os.PathLike[str], mirror: str | None = None, files: list[Remote] | None = None) -> list[str]:
-    """Fetch the digits and the standard test set into ``<root>/mnist``, each checked on arrival."""
-    folder = dataset_dir(root, NAME)
+def download(data_dir: str | os.PathLike[str], mirror: str | None = None, files: list[Remote] | None = None) -> list[str]:
+    """Fetch the digits and the standard test set into ``<data_dir>/mnist``, each checked on arrival."""
+    folder = dataset_dir(data_dir, NAME)
     lines = []
     for remote in files if files is not None else remotes(mirror):
         path = fetch(remote, folder)
         try:
-            lines.append(check_file(path, root))
+            lines.append(check_file(path, data_dir))
         except DataError:
             path.unlink()  # a file that does not read back is not kept under its final name
             raise
     return lines
 
 
-def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
+def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
     """Copy MNIST files a user already has (gzipped or plain IDX, ``mnist_test_seq.npy``) into place."""
-    folder = dataset_dir(root, NAME)
+    folder = dataset_dir(data_dir, NAME)
     sources = {}
     for name in [*IDX_FILES, TEST_SEQ]:
         plain = name.removesuffix(".gz")
         candidates = [src / name, src / plain, src / plain.replace("-idx", ".idx")]
         if (source := next((c for c in candidates if c.is_file()), None)) is not None:
-            check_file(source, root, name)  # all are checked before any is copied
+            check_file(source, data_dir, name)  # all are checked before any is copied
             sources[name] = source
     if not sources:
         raise DataError(f"{src}: no MNIST files found (expected {', '.join(IDX_FILES)} or {TEST_SEQ})")
@@ -310,20 +311,24 @@ def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
     return [f"{source} -> {folder / name}" for name, source in sources.items()]
 
 
-def verify(root: str | os.PathLike[str]) -> list[str]:
+def verify(data_dir: str | os.PathLike[str]) -> list[str]:
     """Read every MNIST file back and say what is absent; without the test digits nothing works."""
-    folder = dataset_dir(root, NAME)
+    folder = dataset_dir(data_dir, NAME)
     test_path = folder / TEST_IMAGES
     if not test_path.is_file():
-        raise missing(test_path, NAME, root)
+        raise missing(test_path, NAME, data_dir)
     lines = []
     for name in [*IDX_FILES, TEST_SEQ]:
         path = folder / name
         if path.is_file():
-            lines.append(check_file(path, root))
+            lines.append(check_file(path, data_dir))
         elif name == TRAIN_IMAGES:
             lines.append(f"{name}: absent; data=mnist needs it (python -m vidpred.data download {NAME}), "
                          "or debug with data.train_digits=test")
         else:
             lines.append(f"{name}: absent (optional)")
     return lines
+
+
+FAMILY = DataFamily(name=NAME, kind="video", build=build_mnist, download=download, prepare=prepare,
+                    verify=verify)

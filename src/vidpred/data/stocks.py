@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from vidpred.data.base import ArrayDataset, DataSplits, cap_evenly, check_horizon
+from vidpred.data.registry import DataFamily
 from vidpred.data.store import dataset_dir, missing
 from vidpred.errors import ConfigError, DataError, UserError, require
 from vidpred.io import atomic_path
@@ -106,7 +107,7 @@ def split_bounds(count: int, val_fraction: float, test_fraction: float) -> tuple
     return val_start, test_start
 
 
-def build_stocks(root: str, context: int, horizon: int, tickers: list[str], column: str = "close",
+def build_stocks(data_dir: str, context: int, horizon: int, tickers: list[str], column: str = "close",
                  normalize: str = "window", stride: int = 1,
                  val_fraction: float = 0.1, test_fraction: float = 0.2, start: str | None = None,
                  end: str | None = None, val_from: str | None = None, test_from: str | None = None,
@@ -137,11 +138,11 @@ def build_stocks(root: str, context: int, horizon: int, tickers: list[str], colu
                 f"data.val_from ({val_from}) must come before data.test_from ({test_from})")
     length = context + horizon
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
-    folder = dataset_dir(root, NAME)
+    folder = dataset_dir(data_dir, NAME)
     for ticker in tickers:
         path = folder / f"{ticker}.csv"
         if not path.is_file():
-            raise missing(path, NAME, root, f"prices of {ticker}")
+            raise missing(path, NAME, data_dir, f"prices of {ticker}")
         series = read_prices(path, column)
         series = series.loc[pd.Timestamp(start) if start else None: pd.Timestamp(end) if end else None]
         prices = series.to_numpy()
@@ -198,9 +199,9 @@ def download_ticker(ticker: str, folder: Path, api_key: str | None = None, timeo
     return final
 
 
-def download(root: str | os.PathLike[str], tickers: list[str] | None = None) -> list[str]:
+def download(data_dir: str | os.PathLike[str], tickers: list[str] | None = None) -> list[str]:
     """Fetch every ticker from Alpha Vantage (free tier: about 25 requests a day)."""
-    folder = dataset_dir(root, NAME)
+    folder = dataset_dir(data_dir, NAME)
     lines, failed = [], []
     for ticker in tickers or TICKERS:
         try:
@@ -218,23 +219,27 @@ def describe(path: Path) -> str:
     return f"{path.name}: {len(series)} days {series.index[0]:%Y-%m-%d} .. {series.index[-1]:%Y-%m-%d} ok"
 
 
-def prepare(src: Path, root: str | os.PathLike[str]) -> list[str]:
+def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
     """Copy a folder of ``<TICKER>.csv`` files (either format) into place; all are read first."""
     files = sorted(p for p in Path(src).glob("*.csv")) if Path(src).is_dir() else [Path(src)]
     if not files or not files[0].is_file():
         raise DataError(f"{src}: no CSV files found")
     lines = [describe(path) for path in files]  # every file must load before any is copied
-    folder = dataset_dir(root, NAME)
+    folder = dataset_dir(data_dir, NAME)
     for path in files:
         with atomic_path(folder / f"{path.stem.upper()}.csv") as tmp:
             tmp.write_bytes(path.read_bytes())
     return lines
 
 
-def verify(root: str | os.PathLike[str]) -> list[str]:
-    """Read every CSV under ``<root>/stocks`` and report its date range."""
-    folder = dataset_dir(root, NAME)
+def verify(data_dir: str | os.PathLike[str]) -> list[str]:
+    """Read every CSV under ``<data_dir>/stocks`` and report its date range."""
+    folder = dataset_dir(data_dir, NAME)
     files = sorted(folder.glob("*.csv"))
     if not files:
-        raise missing(folder / "<TICKER>.csv", NAME, root, "price files")
+        raise missing(folder / "<TICKER>.csv", NAME, data_dir, "price files")
     return [describe(path) for path in files]
+
+
+FAMILY = DataFamily(name=NAME, kind="sequence", build=build_stocks, download=download, prepare=prepare,
+                    verify=verify)

@@ -1,8 +1,10 @@
-"""Where data lives on disk and how prepared data is written: the data root, missing-data errors,
-streamed ``.npy`` arrays, atomic folders and the manifest that ``verify`` checks.
+"""Where data lives on disk and how prepared data is written: the data folder, missing-data
+errors, streamed ``.npy`` arrays, atomic folders and the manifest that ``verify`` checks.
 
-Layout: ``<root>/<name>/`` per data set. Prepared video data sets hold uint8 ``.npy`` arrays plus
-``manifest.json`` (format version, shapes, counts, source checksums, array checksums).
+Layout: ``<data_dir>/<name>/`` per data set, where ``data_dir`` is the config key
+``paths.data_dir`` (``$VIDPRED_DATA_DIR``, else ``./data``). Prepared video data sets hold uint8
+``.npy`` arrays plus ``manifest.json`` (format version, shapes, counts, source checksums, array
+checksums).
 """
 
 from __future__ import annotations
@@ -21,37 +23,37 @@ import numpy as np
 import torch
 
 from vidpred.errors import DataError, UserError
-from vidpred.io import write_json
+from vidpred.io import permit_umask, write_json
 
-ROOT_ENV = "VIDPRED_DATA_DIR"
+DATA_DIR_ENV = "VIDPRED_DATA_DIR"
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
 NPY_HEADER_BYTES = 128  # fixed, so a streamed array's final shape can be written over the placeholder
 
 
 def default_root() -> Path:
-    """``$VIDPRED_DATA_DIR``, else ``./data`` (the same rule as the config key ``data.root``)."""
-    return Path(os.environ.get(ROOT_ENV) or "data")
+    """``$VIDPRED_DATA_DIR``, else ``./data`` (the default of the config key ``paths.data_dir``)."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data")
 
 
-def dataset_dir(root: str | os.PathLike[str], name: str) -> Path:
-    return Path(root) / name
+def dataset_dir(data_dir: str | os.PathLike[str], name: str) -> Path:
+    return Path(data_dir) / name
 
 
-def get_command(name: str, root: str | os.PathLike[str]) -> str:
-    """The command that gets data set ``name`` into ``root``."""
-    root_arg = "" if Path(root) == default_root() else f" --root {root}"
-    if name in ("kth", "bair"):
-        return (f"python -m vidpred.data download {name}{root_arg} (or, with the raw files at hand: "
-                f"python -m vidpred.data prepare {name} --src PATH{root_arg})")
-    return f"python -m vidpred.data download {name}{root_arg}"
+def get_command(name: str, data_dir: str | os.PathLike[str], set_name: str | None = None) -> str:
+    """The command that gets data set ``name`` (a named set of it: ``set_name``) into ``data_dir``."""
+    from vidpred.data.registry import family
+
+    return family(name).get_command(data_dir, set_name)
 
 
-def missing(path: Path, name: str, root: str | os.PathLike[str], what: str = "", hint: str = "") -> DataError:
+def missing(path: Path, name: str, data_dir: str | os.PathLike[str], what: str = "", hint: str = "",
+            set_name: str | None = None) -> DataError:
     """The error for absent data: what is missing and the exact command that gets it."""
     label = f"{what} " if what else ""
     extra = f" ({hint})" if hint else ""
-    return DataError(f"{name}: {label}{path} not found; get it with: {get_command(name, root)}{extra}")
+    return DataError(f"{name}: {label}{path} not found; get it with: "
+                     f"{get_command(name, data_dir, set_name)}{extra}")
 
 
 def require_optional(module: str) -> Any:
@@ -114,15 +116,15 @@ class NpyStream:
         self._fh.close()
 
 
-def load_npy(path: Path, name: str, root: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
+def load_npy(path: Path, name: str, data_dir: str | os.PathLike[str], mmap: bool = True) -> np.ndarray:
     """A prepared array, memory-mapped; a missing or unreadable file is a :class:`DataError`."""
     if not path.is_file():
-        raise missing(path, name, root)
+        raise missing(path, name, data_dir)
     try:
         return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
     except (ValueError, OSError) as exc:
         raise DataError(f"{path}: not a readable .npy array ({' '.join(str(exc).split())}); "
-                        f"prepare it again with: {get_command(name, root)}") from exc
+                        f"prepare it again with: {get_command(name, data_dir)}") from exc
 
 
 def unit_frames(frames: np.ndarray) -> torch.Tensor:
@@ -156,6 +158,7 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    permit_umask(tmp, directory=True)  # mkdtemp makes it private; colleagues may share this data
     try:
         yield tmp
         old = final.with_name(f".{final.name}.old")
@@ -182,27 +185,27 @@ def write_manifest(folder: Path, name: str, arrays: dict[str, Path], extra: dict
     return manifest
 
 
-def read_manifest(folder: Path, name: str, root: str | os.PathLike[str]) -> dict[str, Any]:
+def read_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
-        raise missing(path, name, root, "prepared data (manifest)")
+        raise missing(path, name, data_dir, "prepared data (manifest)")
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not valid JSON ({exc}); prepare the data again") from exc
     if manifest.get("format_version") != FORMAT_VERSION:
         raise DataError(f"{path}: format version {manifest.get('format_version')!r}, this vidpred reads "
-                        f"{FORMAT_VERSION}; prepare the data again with: {get_command(name, root)}")
+                        f"{FORMAT_VERSION}; prepare the data again with: {get_command(name, data_dir)}")
     return manifest
 
 
-def verify_manifest(folder: Path, name: str, root: str | os.PathLike[str], checksums: bool = True) -> list[str]:
+def verify_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str], checksums: bool = True) -> list[str]:
     """Check every array of ``folder`` against its manifest; returns one line per array checked."""
-    manifest = read_manifest(folder, name, root)
+    manifest = read_manifest(folder, name, data_dir)
     lines = []
     for key, entry in manifest["arrays"].items():
         path = folder / entry["file"]
-        array = load_npy(path, name, root)
+        array = load_npy(path, name, data_dir)
         if list(array.shape) != entry["shape"] or str(array.dtype) != entry["dtype"]:
             raise DataError(f"{path}: shape {list(array.shape)} {array.dtype}, manifest says "
                             f"{entry['shape']} {entry['dtype']}; prepare the data again")

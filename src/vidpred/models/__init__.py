@@ -1,23 +1,21 @@
-"""Models: one module per family plus the baselines, built by name from ``conf/model``."""
+"""Models: one module per family plus the baselines, each declared once with ``@register``.
+
+Every module of this package is imported here, so a new model is one module plus
+``conf/model/NAME.yaml``.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Any
 
 from vidpred.errors import ConfigError
-from vidpred.models.base import Forecaster, count_parameters
-from vidpred.models.baselines import ContextMean, LastValue, LinearPredictor
-from vidpred.models.convlstm import Seq2SeqConvLSTM
-from vidpred.models.lstm import Seq2SeqLSTM
+from vidpred.models.base import MODELS, Forecaster, count_parameters
 from vidpred.registry import call_with_config
 
-MODELS: dict[str, type[Forecaster]] = {
-    "lstm": Seq2SeqLSTM,
-    "convlstm": Seq2SeqConvLSTM,
-    "last": LastValue,
-    "mean": ContextMean,
-    "linear": LinearPredictor,
-}
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def build_model(name: str, kind: str, frame_shape: tuple[int, ...], params: dict[str, Any]) -> Forecaster:

@@ -8,18 +8,29 @@ training or are fitted in closed form through :meth:`Forecaster.fit`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 import torch
 from torch import nn
 
 
 class Forecaster(nn.Module):
-    """Base class: a model that continues a sequence by ``horizon`` steps."""
+    """Base class: a model that continues a sequence by ``horizon`` steps.
 
+    A model declares itself with the class attributes below and :func:`register`; the run, the
+    report and the model x data test read those declarations.
+    """
+
+    #: the option of ``conf/model`` that builds it
+    name: str = ""
     #: whether the trainer runs gradient descent on this model
     trainable: bool = True
     #: the data kinds (``sequence``, ``video``) the model works on
     kinds: tuple[str, ...] = ("sequence", "video")
+    #: whether ``layers`` changes the model (the report counts runs of a model without layers once)
+    layered: bool = True
+    #: how tables name it
+    label: str = ""
 
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         """Closed-form fitting on the training split (a no-op for most models)."""
@@ -27,6 +38,18 @@ class Forecaster(nn.Module):
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+MODELS: dict[str, type[Forecaster]] = {}
+
+F = TypeVar("F", bound=type[Forecaster])
+
+
+def register(cls: F) -> F:
+    """Class decorator: make the model buildable as ``model=<cls.name>``."""
+    assert cls.name and cls.name not in MODELS, f"model name {cls.name!r} is empty or taken"
+    MODELS[cls.name] = cls
+    return cls
 
 
 def count_parameters(model: nn.Module) -> int:

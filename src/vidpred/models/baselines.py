@@ -16,11 +16,13 @@ import torch
 from torch import nn
 
 from vidpred.errors import ConfigError, require
-from vidpred.models.base import Forecaster
+from vidpred.models.base import Forecaster, register
 
 
+@register
 class LastValue(Forecaster):
-    trainable = False
+    name, label = "last", "baseline: last value"
+    trainable, layered = False, False
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int) -> None:
         super().__init__()
@@ -31,8 +33,10 @@ class LastValue(Forecaster):
         return last.expand(-1, horizon, *last.shape[2:])
 
 
+@register
 class ContextMean(Forecaster):
-    trainable = False
+    name, label = "mean", "baseline: context mean"
+    trainable, layered = False, False
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int) -> None:
         super().__init__()
@@ -43,6 +47,7 @@ class ContextMean(Forecaster):
         return mean.expand(-1, horizon, *mean.shape[2:])
 
 
+@register
 class LinearPredictor(Forecaster):
     """``horizon = W @ [context, 1]``, solved by least squares in float64.
 
@@ -50,7 +55,8 @@ class LinearPredictor(Forecaster):
     solves it by SVD (``numpy.linalg.lstsq``); ``ridge > 0`` adds a Tikhonov term instead.
     """
 
-    trainable = False
+    name, label = "linear", "baseline: linear (least squares)"
+    trainable, layered = False, False
     kinds = ("sequence",)
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int, ridge: float = 0.0,
@@ -62,6 +68,13 @@ class LinearPredictor(Forecaster):
         self.max_fit_samples = max_fit_samples
         self.register_buffer("weight", torch.empty(0))
         self.register_buffer("bias", torch.empty(0))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        # Fitted buffers are sized by fit(); a checkpoint carries them at their fitted size.
+        for name in ("weight", "bias"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.weight.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         xs, ys, seen = [], [], 0

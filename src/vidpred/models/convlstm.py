@@ -1,4 +1,4 @@
-"""The study's Seq2Seq ConvLSTM for video (DESIGN section 6).
+"""The study's Seq2Seq ConvLSTM for video.
 
 An encoder stack of ConvLSTM cells reads the context frames; a decoder stack of the same depth
 starts from the encoder's final states and is fed its own previous prediction (the last observed
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import Forecaster
+from vidpred.models.base import Forecaster, register
 
 State = tuple[torch.Tensor, torch.Tensor]
 
@@ -55,9 +55,11 @@ def run_stack(cells: nn.ModuleList, x: torch.Tensor, states: list[State]) -> lis
     return new_states
 
 
+@register
 class Seq2SeqConvLSTM(Forecaster):
     """Encoder-decoder ConvLSTM; input ``(B, Tc, C, H, W)``, output ``(B, horizon, C, H, W)``."""
 
+    name, label = "convlstm", "ConvLSTM"
     kinds = ("video",)
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,

@@ -1,4 +1,4 @@
-"""The study's Seq2Seq LSTM for 1-D sequences (DESIGN section 6).
+"""The study's Seq2Seq LSTM for 1-D sequences .
 
 An encoder LSTM reads the context; a decoder LSTM of the same depth starts from the encoder's
 final states and is fed its own previous prediction (the last observed value for the first step);
@@ -13,10 +13,12 @@ import torch
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import Forecaster
+from vidpred.models.base import Forecaster, register
 
 
+@register
 class Seq2SeqLSTM(Forecaster):
+    name, label = "lstm", "LSTM"
     kinds = ("sequence",)
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,

@@ -1,4 +1,4 @@
-"""The study's published numbers (DESIGN section 4), the one place they are written down.
+"""The study's published numbers, the one place they are written down.
 
 All values are test MSE per element (``mse`` in ``metrics.json``), indexed by layer count 1, 2, 3.
 """

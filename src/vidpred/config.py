@@ -1,0 +1,150 @@
+"""The one place that knows vidpred's Hydra config tree: where ``conf/`` is, composing it, the
+resolvers that name run folders, and turning a Hydra or OmegaConf failure into one line.
+
+Only the entry points (``vidpred.run``, ``vidpred.bench``, ``vidpred.data``, ``vidpred.predict``)
+call into this module; everything below them takes plain dictionaries and typed arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vidpred.errors import ConfigError
+
+
+def find_config_dir() -> Path:
+    """``conf/`` of a source checkout (editable install), else the copy installed in the package."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parents[1] / "conf", here / "conf"):
+        if (candidate / "config.yaml").exists():
+            return candidate
+    raise FileNotFoundError("vidpred's conf/ folder was not found beside the package")
+
+
+CONFIG_DIR = find_config_dir()
+CONFIG_NAME = "config"
+
+# ---------------------------------------------------------------- run folder names
+# Folder names carry the time the run started and a token unique to the job, so two runs started in
+# the same second never share a folder. A data-parallel job (torchrun) shares rank 0's pair through
+# share_run_stamp(), so that every rank agrees on one folder.
+_stamp: dict[str, Any] = {}
+
+
+def run_started() -> datetime:
+    return _stamp.setdefault("time", datetime.now())
+
+
+def run_token() -> str:
+    return _stamp.setdefault("token", f"{os.getpid():x}{secrets.token_hex(2)}")
+
+
+def share_run_stamp(started: datetime, token: str) -> None:
+    """Use another process's start time and token (the ranks of one data-parallel job)."""
+    _stamp.update(time=started, token=token)
+
+
+def _register_resolvers() -> None:
+    # use_cache: Hydra copies a sweep's resolved values into each job's config, so jobs that run in
+    # other processes (joblib, SLURM) still land in the one sweep folder.
+    if not OmegaConf.has_resolver("stamp"):
+        OmegaConf.register_new_resolver("stamp", lambda pattern: run_started().strftime(pattern), use_cache=True)
+    if not OmegaConf.has_resolver("unique"):
+        OmegaConf.register_new_resolver("unique", run_token, use_cache=True)
+
+
+_register_resolvers()
+
+
+# ---------------------------------------------------------------- errors in one line
+def config_error(exc: BaseException) -> ConfigError:
+    """A Hydra or OmegaConf exception as one line that names the problem and the options."""
+    text = str(exc)
+    lines = [line.strip() for line in text.split("Config search path:")[0].splitlines() if line.strip()]
+    missing = re.search(r"Could not find '([^']+)'", text)
+    if missing:
+        group, _, option = missing.group(1).rpartition("/")
+        start = next((i for i, line in enumerate(lines) if line.startswith("Available options")), len(lines))
+        if group and lines[start + 1:]:
+            return ConfigError(f"unknown option {group}={option}; choose one of {', '.join(lines[start + 1:])}")
+    override = re.search(r"Could not override '([^']+)'", text)
+    if override:
+        return ConfigError(f"unknown config key {override.group(1)!r}; {known_keys_hint(override.group(1))}")
+    kept = [line for line in lines if not line.startswith(("See https://", "full_key:", "object_type=",
+                                                           "reference_type="))]
+    return ConfigError(" ".join(kept) or type(exc).__name__)
+
+
+def known_keys_hint(key: str) -> str:
+    """Which keys exist where ``key`` was looked for (top level, or inside its group)."""
+    group, _, _ = key.lstrip("+~").partition(".")
+    if "." in key and group in top_level_keys():
+        default = default_config()
+        if isinstance(default.get(group), DictConfig):
+            return f"{group} has: {', '.join(f'{group}.{k}' for k in default[group])}"
+    return f"known top-level keys: {', '.join(top_level_keys())}"
+
+
+@lru_cache(maxsize=1)
+def top_level_keys() -> tuple[str, ...]:
+    """The keys of ``conf/config.yaml`` and the groups of its defaults list, read from the file (a
+    running Hydra job cannot compose a second config)."""
+    root = OmegaConf.load(CONFIG_DIR / f"{CONFIG_NAME}.yaml")
+    groups = [next(iter(entry)).removeprefix("optional ").strip() for entry in root.get("defaults", [])
+              if isinstance(entry, DictConfig)]
+    return tuple(dict.fromkeys([*groups, *(str(k) for k in root if k not in ("defaults", "hydra"))]))
+
+
+# ---------------------------------------------------------------- composing
+def compose(overrides: Sequence[str] = (), return_hydra_config: bool = False) -> DictConfig:
+    """The config ``python -m vidpred.run OVERRIDES`` would see; errors as one :class:`ConfigError`."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides),
+                                return_hydra_config=return_hydra_config)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise config_error(exc) from exc
+    check_top_level(cfg)
+    return cfg
+
+
+@lru_cache(maxsize=1)
+def default_config() -> DictConfig:
+    """The composed default config (outside a running Hydra job)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return hydra_compose(config_name=CONFIG_NAME)
+
+
+def check_top_level(cfg: DictConfig) -> None:
+    """Hydra accepts ``+anything=1`` at the top level; a key nothing reads is a typo, so refuse it."""
+    known = set(top_level_keys()) | {"hydra"}
+    unknown = sorted(str(k) for k in cfg if k not in known)
+    if unknown:
+        raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; {known_keys_hint(unknown[0])}")
+
+
+def to_plain(node: Any) -> Any:
+    """A resolved config node as plain dicts and lists; an interpolation that fails is one line."""
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        return OmegaConf.to_container(node, resolve=True)
+    except OmegaConfBaseException as exc:
+        raise config_error(exc) from exc

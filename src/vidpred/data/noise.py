@@ -1,0 +1,35 @@
+"""``data=noise``: uniform(0, 1) noise smoothed by a Gaussian filter (sigma 1, as
+``scipy.ndimage.gaussian_filter1d``), then min-max normalised over each whole sequence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d
+
+from vidpred.data.base import DataSplits
+from vidpred.data.registry import DataFamily
+from vidpred.data.synthetic import build_generated
+from vidpred.errors import require
+
+
+def make_noise_item(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+    """Uniform(0, 1) noise smoothed by a Gaussian filter, then min-max normalised per sequence."""
+
+    def noise_item(rng: np.random.Generator, length: int) -> np.ndarray:
+        smooth = gaussian_filter1d(rng.uniform(0.0, 1.0, length), sigma=sigma)
+        low, high = smooth.min(), smooth.max()
+        return (smooth - low) / (high - low) if high > low else np.zeros_like(smooth)
+
+    return noise_item
+
+
+def build_noise(context: int, horizon: int, train_size: int, val_size: int, test_size: int,
+                seeds: dict[str, int], sigma: float = 1.0) -> DataSplits:
+    require(sigma > 0, f"data.sigma must be positive, got {sigma}")
+    return build_generated("noise", make_noise_item(sigma), context, horizon, train_size, val_size,
+                           test_size, seeds)
+
+
+FAMILY = DataFamily(name="noise", kind="sequence", build=build_noise)

@@ -1,0 +1,87 @@
+"""One declaration per data-set family, read by every command.
+
+A module of ``vidpred.data`` declares its family once, ``FAMILY = DataFamily(...)``: its name (the
+option of ``conf/data``), its kind, the builder of its splits and, where it has them, how to get,
+convert and check its files. ``python -m vidpred.run``, the ``vidpred.data`` commands, the benchmark,
+``vidpred.predict`` and the tests all read :func:`families`; adding a generated data set is one
+module plus ``conf/data/NAME.yaml``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from vidpred.data.base import DataSplits, Kind
+from vidpred.errors import ConfigError
+from vidpred.registry import call_with_config
+
+
+@dataclass(frozen=True)
+class DataFamily:
+    """What a data-set family is and what it can do.
+
+    ``build(**config keys)`` returns the splits; a family that reads files also receives
+    ``data_dir`` (``paths.data_dir``). ``download(data_dir, mirror)``, ``prepare(src, data_dir,
+    **options)`` and ``verify(data_dir, **options)`` return one line per thing done or checked.
+    """
+
+    name: str
+    kind: Kind
+    build: Callable[..., DataSplits]
+    download: Callable[..., list[str]] | None = None
+    prepare: Callable[..., list[str]] | None = None
+    verify: Callable[..., list[str]] | None = None
+
+    @property
+    def reads_files(self) -> bool:
+        return "data_dir" in inspect.signature(self.build).parameters
+
+    def get_command(self, data_dir: str | Path | None = None, set_name: str | None = None) -> str:
+        """The command that puts this family's files under ``data_dir``."""
+        from vidpred.data.store import default_root
+
+        where = "" if data_dir is None or Path(data_dir) == default_root() else f" --data-dir {data_dir}"
+        named = f" --name {set_name}" if set_name and set_name != self.name else ""
+        download = f"python -m vidpred.data download {self.name}{where}"
+        prepare = f"python -m vidpred.data prepare {self.name} --src PATH{named}{where}"
+        if self.download and self.prepare:
+            return f"{download} (or, with the raw files at hand: {prepare})"
+        return download if self.download else prepare
+
+
+_FAMILIES: dict[str, DataFamily] = {}
+
+
+def families() -> dict[str, DataFamily]:
+    """Every declared family by name, found by importing the modules of ``vidpred.data`` once."""
+    if not _FAMILIES:
+        import vidpred.data as package
+
+        for module in pkgutil.iter_modules(package.__path__):
+            if module.name.startswith("_"):  # __main__ runs the CLI when imported
+                continue
+            family = getattr(importlib.import_module(f"vidpred.data.{module.name}"), "FAMILY", None)
+            if isinstance(family, DataFamily):
+                _FAMILIES[family.name] = family
+    return _FAMILIES
+
+
+def family(name: str) -> DataFamily:
+    found = families().get(name)
+    if found is None:
+        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(sorted(families()))}")
+    return found
+
+
+def build_data(name: str, params: dict[str, Any], data_dir: str | Path) -> DataSplits:
+    """The splits of data set ``name`` from its config keys ``params``; file-backed families read
+    ``data_dir``."""
+    chosen = family(name)
+    extra = {"data_dir": str(data_dir)} if chosen.reads_files else {}
+    return call_with_config(chosen.build, {**params, **extra}, prefix="data")

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from conftest import compose_config
-from vidpred.errors import ConfigError
+from vidpred.errors import ConfigError, DataError
 from vidpred.loggers import NullLogger, WandbLogger, build_logger, resolve_wandb_mode
 from vidpred.run import run_experiment
 
@@ -117,15 +117,23 @@ def test_offline_run_holds_config_train_loss_validation_summary_and_samples(tmp_
     assert images and images[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+class FailAt:
+    """A callback that fails the run like a data file that turns out corrupt mid-epoch."""
+
+    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
+        if step == 2:
+            raise DataError("item 17 of train.npy is unreadable")
+
+
 def test_failed_run_is_finished_as_failed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    with pytest.raises(ConfigError):
-        run_experiment(compose_config([*TINY, "optim.lr=-1"]), run_dir)
+    with pytest.raises(DataError):
+        run_experiment(compose_config(TINY), run_dir, callbacks=[FailAt()])
     records = wandb_records(run_dir)
     summary = {}
     for update in of_type(records, "summary"):
         summary.update(items(update.update))
-    assert summary["status"] == "failed" and "optim.lr" in summary["error"]
+    assert summary["status"] == "failed" and "train.npy is unreadable" in summary["error"]
     assert of_type(records, "exit")[0].exit_code == 1
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
 

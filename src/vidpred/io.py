@@ -1,7 +1,9 @@
 """Atomic file writes: a killed run never leaves a half-written file behind.
 
 Every writer goes through :func:`atomic_path`: write to a temporary name in the same folder, flush
-it to disk, then ``os.replace`` it over the final name (atomic on POSIX and Windows).
+it to disk, then ``os.replace`` it over the final name (atomic on POSIX and Windows). The final file
+gets the permissions any other program's file would (``0666`` less the umask): results and data in a
+shared folder stay readable by colleagues.
 """
 
 from __future__ import annotations
@@ -12,9 +14,26 @@ import json
 import math
 import os
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+
+_umask_lock = threading.Lock()
+
+
+def current_umask() -> int:
+    with _umask_lock:  # reading the umask means setting it: keep other threads out meanwhile
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def permit_umask(path: Path, directory: bool = False) -> None:
+    """Give ``path`` the mode a plain ``open``/``mkdir`` would have: temporary files and folders are
+    created private (``0600``/``0700``), which would make every result unreadable to a group."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
 @contextlib.contextmanager
@@ -25,6 +44,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
     os.close(fd)
     tmp = Path(tmp_name)
+    permit_umask(tmp)
     try:
         yield tmp
         with open(tmp, "rb+") as fh:

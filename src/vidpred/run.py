@@ -3,8 +3,10 @@
     python -m vidpred.run model=lstm data=sins layers=2
     python -m vidpred.run -m data=sins,noise layers=1,2,3
 
-This module and the CLIs are the only code that reads the Hydra config; everything below takes
-plain arguments.
+This module and the other entry points are the only code that reads the Hydra config; everything
+below takes plain arguments. The run folder's promises (one process at a time, a completed run never
+overwritten, a resume only with the settings it was trained with) are kept here, with
+:mod:`vidpred.rundir`.
 """
 
 from __future__ import annotations
@@ -12,28 +14,27 @@ from __future__ import annotations
 import logging
 import os
 import platform
-import secrets
 import signal
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import hydra
 import numpy as np
 import omegaconf
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 import vidpred
-from vidpred.data import build_data
-from vidpred.errors import DivergedError, UserError, debug_enabled, one_line, require
-from vidpred.io import write_json
+from vidpred import config, rundir
+from vidpred.data import DataSplits, build_data
+from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
+from vidpred.io import atomic_path, write_json
 from vidpred.loggers import NullLogger, build_logger
 from vidpred.models import build_model, count_parameters
 from vidpred.plots import save_samples
@@ -46,30 +47,17 @@ from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, Trainer
 log = logging.getLogger("vidpred")
 
 LOADER_KEYS = ("batch_size", "num_workers")
-
-
-def find_config_dir() -> Path:
-    """``conf/`` of a source checkout (editable install), else the copy installed in the package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parents[1] / "conf", here / "conf"):
-        if (candidate / "config.yaml").exists():
-            return candidate
-    raise FileNotFoundError("vidpred's conf/ folder was not found beside the package")
-
-
-CONFIG_DIR = find_config_dir()
-
-# A token unique to this process, cached so that one sweep resolves it once: run and sweep
-# folder names never collide, even for two sweeps started in the same second.
-if not OmegaConf.has_resolver("unique"):
-    OmegaConf.register_new_resolver("unique", lambda: f"{os.getpid():x}{secrets.token_hex(2)}",
-                                    use_cache=True)
+HYDRA_DIR = ".hydra"
 
 
 def versions() -> dict[str, str | None]:
     return {"vidpred": vidpred.__version__, "python": platform.python_version(),
             "torch": torch.__version__, "cuda": torch.version.cuda, "numpy": np.__version__,
             "hydra": hydra.__version__, "omegaconf": omegaconf.__version__}
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def resume_checkpoint(resume: bool | str, run_dir: Path) -> Path | None:
@@ -80,30 +68,112 @@ def resume_checkpoint(resume: bool | str, run_dir: Path) -> Path | None:
     if isinstance(resume, str) and resume not in ("", "false", "true"):
         path = Path(resume)
         path = path / "checkpoints" / checkpoint.LAST if path.is_dir() else path
-        require(path.is_file(), f"resume={resume}: no checkpoint there (expected a run folder or a .pt file)")
+        require(path.is_file(), f"resume={resume}: no checkpoint there (expected a run folder or a last.pt file)")
         return path
     if resume in (True, "true"):
         require(own.is_file(), f"resume=true but {own} does not exist; point hydra.run.dir at the "
                                "interrupted run's folder, or give resume=PATH")
-    return own if own.is_file() else None
+    return None
 
 
-def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()) -> dict[str, Any]:
-    """Train and test one configuration; write ``metrics.json``, ``history.csv``, checkpoints and
-    samples into ``run_dir``. Returns the content of ``metrics.json``."""
-    run_dir = Path(run_dir)
+def load_resume_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """``last.pt``'s content, if it was trained with the same result-shaping settings."""
+    state = checkpoint.load(path)
+    if state.get("kind") != "last":
+        raise ConfigError(f"{path} holds weights only ({path.name}); resuming needs the optimizer and "
+                          f"random states of {checkpoint.LAST}: give resume={path.parent / checkpoint.LAST}")
+    changed = rundir.differences(state.get("settings", {}), settings)
+    if changed:
+        raise ConfigError(f"cannot resume from {path}: it was trained with other settings ({'; '.join(changed)}); "
+                          "resume with the same settings, or start a new run folder (hydra.run.dir=...)")
+    return state
+
+
+@dataclass
+class Experiment:
+    """A built experiment: everything that can fail on a bad setting, before any file is written."""
+
+    data: DataSplits
+    trainer: Trainer
+    trainer_config: TrainerConfig
+    choices: dict[str, Any]
+
+
+def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, callbacks: Sequence[Any],
+                     settings: dict[str, Any]) -> Experiment:
+    require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
+    require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
+    require(isinstance(cfg.evaluate, bool), f"evaluate must be true or false, got {cfg.evaluate!r}")
+    seed_everything(cfg.seed)
+    device = resolve_device(cfg.trainer.device)
+    precision = Precision.create(cfg.trainer.precision, device)
+    trainer_keys = {k: v for k, v in plain["trainer"].items() if k not in ("name", "device", "precision")}
+    trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
+    optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
+    loader = call_with_config(LoaderConfig, {k: plain["data"][k] for k in LOADER_KEYS}, prefix="data")
+
+    tick = time.perf_counter()
+    data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
+    data = build_data(cfg.data.name, data_params, plain["paths"]["data_dir"])
+    log.info("data %s: %d train / %d val / %d test items of shape %s (%.1f s)", data.name,
+             len(data.train), len(data.val), len(data.test), (data.length, *data.frame_shape),
+             time.perf_counter() - tick)
+    model_params = {k: v for k, v in plain["model"].items() if k != "name"}
+    model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
+    trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks,
+                      settings=settings)
     choices = {"model": cfg.model.name, "data": cfg.data.name, "layers": cfg.layers, "seed": cfg.seed,
                "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision)}
-    results: dict[str, Any] = {"status": "running", "error": None, "choices": choices,
-                               "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "versions": versions()}
-    write_json(run_dir / "metrics.json", results)
-    logger = NullLogger()  # until the configured one exists: a bad logger setting is a failed run too
+    return Experiment(data, trainer, trainer_config, choices)
+
+
+def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = (),
+                   hydra_files: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Train and test one configuration in ``run_dir``; returns the content of ``metrics.json``.
+
+    The folder is locked for the whole run. A folder that holds a completed run is never trained
+    again (``evaluate=true`` scores it again); a failed attempt never replaces what an earlier one
+    wrote. ``hydra_files`` (file name -> config) are written into ``.hydra/`` once the attempt is
+    known to be valid; without them the composed config is.
+    """
+    run_dir = Path(run_dir)
+    with rundir.locked(run_dir):
+        previous = rundir.read_metrics(run_dir)
+        plain = config.to_plain(cfg)
+        settings = rundir.shaping_settings(plain)
+        if previous is not None and previous.get("status") == "completed":
+            return _completed_run(cfg, plain, run_dir, previous, settings, callbacks)
+        require(not cfg.evaluate, f"evaluate=true scores a completed run again, and {run_dir} holds none "
+                                  f"(status: {(previous or {}).get('status', 'no metrics.json')})")
+        return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files)
+
+
+def _save_hydra_files(run_dir: Path, cfg: DictConfig, hydra_files: dict[str, Any] | None) -> None:
+    for name, node in (hydra_files or {"config.yaml": cfg}).items():
+        with atomic_path(run_dir / HYDRA_DIR / name) as tmp:
+            tmp.write_text(OmegaConf.to_yaml(node if isinstance(node, DictConfig) else OmegaConf.create(node)))
+
+
+def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: dict[str, Any] | None,
+               settings: dict[str, Any], callbacks: Sequence[Any],
+               hydra_files: dict[str, Any] | None) -> dict[str, Any]:
+    results: dict[str, Any] = {"status": "running", "error": None, "choices": {}, "started_at": now(),
+                               "process": rundir.holder(), "settings": settings, "versions": versions()}
+    logger: Any = NullLogger()  # until the configured one exists: a bad logger setting is a failed run too
+    written = False
     try:
-        plain = OmegaConf.to_container(cfg, resolve=True)
+        resume_path = resume_checkpoint(cfg.resume, run_dir)
+        resume_state = load_resume_state(resume_path, settings) if resume_path else None
+        experiment = build_experiment(cfg, plain, run_dir, [*callbacks], settings)
+        results["choices"] = experiment.choices
+        _save_hydra_files(run_dir, cfg, hydra_files)
+        write_json(run_dir / rundir.METRICS, results)
+        written = True
         logger = build_logger(cfg.logger.name, {k: v for k, v in plain["logger"].items() if k != "name"},
-                              run_dir, plain, choices)
-        _train_and_test(cfg, plain, run_dir, results, [*callbacks, logger])
+                              run_dir, plain, experiment.choices)
+        experiment.trainer.callbacks.append(logger)
+        _train_and_test(cfg, experiment, run_dir, results,
+                        (resume_path, resume_state) if resume_path and resume_state else None)
         results["status"] = "completed"
     except DivergedError as exc:
         results.update(status="diverged", error=one_line(exc))
@@ -113,75 +183,153 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
                        else "interrupted; run again in the same folder to resume")
         raise
     finally:
-        results["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        write_json(run_dir / "metrics.json", results)
-        logger.log_summary(results)
-        logger.finish(results["status"])
+        # An attempt that failed before it started leaves an earlier attempt's files as they were.
+        if written or previous is None:
+            if not written:  # a fresh folder records why its run failed, and with which settings
+                _save_hydra_files(run_dir, cfg, hydra_files)
+                results["choices"] = results["choices"] or _choices_of(cfg)
+            results["process"] = None
+            results["finished_at"] = now()
+            write_json(run_dir / rundir.METRICS, results)
+            logger.log_summary(results)
+            logger.finish(results["status"])
     return results
 
 
-def _train_and_test(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, results: dict[str, Any],
-                    callbacks: Sequence[Any]) -> None:
-    require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
-    require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
-    seed_everything(cfg.seed)
-    device = resolve_device(cfg.trainer.device)
-    precision = Precision.create(cfg.trainer.precision, device)
-    trainer_keys = {k: v for k, v in plain["trainer"].items() if k not in ("name", "device", "precision")}
-    trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
-    optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
-    loader = LoaderConfig(**{k: plain["data"][k] for k in LOADER_KEYS})
+def _choices_of(cfg: DictConfig) -> dict[str, Any]:
+    """The run's choices as far as they can be read from a config that may not resolve."""
+    picked = {}
+    for key, path in (("model", "model.name"), ("data", "data.name"), ("layers", "layers"), ("seed", "seed"),
+                      ("trainer", "trainer.name"), ("precision", "trainer.precision")):
+        try:
+            picked[key] = OmegaConf.select(cfg, path, throw_on_resolution_failure=True)
+        except omegaconf.errors.OmegaConfBaseException:
+            picked[key] = None
+    picked["precision"] = None if picked["precision"] is None else str(picked["precision"])
+    return picked
 
-    tick = time.perf_counter()
-    data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
-    data = build_data(cfg.data.name, data_params)
-    log.info("data %s: %d train / %d val / %d test items of shape %s (%.1f s)", data.name,
-             len(data.train), len(data.val), len(data.test), (data.length, *data.frame_shape),
-             time.perf_counter() - tick)
-    model_params = {k: v for k, v in plain["model"].items() if k != "name"}
-    model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
-    results.update(device=str(device), precision=precision.name)
 
-    trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks)
-    summary = trainer.fit(resume_from=resume_checkpoint(cfg.resume, run_dir))
+def _train_and_test(cfg: DictConfig, experiment: Experiment, run_dir: Path, results: dict[str, Any],
+                    resume_from: tuple[Path, dict[str, Any]] | None) -> None:
+    trainer, data = experiment.trainer, experiment.data
+    results.update(device=str(trainer.device), precision=trainer.precision.name)
+    summary = trainer.fit(resume_from=resume_from)
     results["train"] = summary.as_dict()
-    results["params"] = count_parameters(model)  # after fit: closed-form baselines size their weights there
-    trainer.load_best()  # validation and test both score the best-by-validation weights
-    results["val"] = {k: v for k, v in trainer.evaluate("val", trainer_config.limit_val_batches).items()
-                      if not k.endswith("per_step")}
-    results["test"] = trainer.evaluate("test", trainer_config.limit_test_batches)
-    results["test_checkpoint"] = "best" if model.trainable else "fitted"
-    log.info("test mse %.4g  mae %.4g", results["test"]["mse"], results["test"]["mae"])
+    results["params"] = count_parameters(trainer.model)  # after fit: closed-form baselines size their weights there
+    _score(experiment, results)
     save_samples(trainer, data, run_dir / "samples", title=f"{cfg.model.name}, {data.name}, layers={cfg.layers}")
 
 
+def _score(experiment: Experiment, results: dict[str, Any]) -> None:
+    """Validation and test metrics of the best-by-validation weights."""
+    trainer, limits = experiment.trainer, experiment.trainer_config
+    trainer.load_best()
+    results["val"] = {k: v for k, v in trainer.evaluate("val", limits.limit_val_batches).items()
+                      if not k.endswith("per_step")}
+    results["test"] = trainer.evaluate("test", limits.limit_test_batches)
+    results["test_checkpoint"] = "best" if trainer.model.trainable else "fitted"
+    log.info("test mse %.4g  mae %.4g", results["test"]["mse"], results["test"]["mae"])
+
+
+def _completed_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: dict[str, Any],
+                   settings: dict[str, Any], callbacks: Sequence[Any]) -> dict[str, Any]:
+    """A folder whose run completed: never trained again; ``evaluate=true`` scores it again."""
+    changed = rundir.differences(previous.get("settings", {}), settings)
+    if changed:
+        raise ConfigError(f"{run_dir} holds a completed run with other settings ({'; '.join(changed)}); "
+                          "give this run another folder (hydra.run.dir=... or hydra.sweep.dir=...)")
+    if not cfg.evaluate:
+        test_mse = (previous.get("test") or {}).get("mse")
+        log.warning("%s already holds a completed run (test mse %s): nothing to do. To score it again: "
+                    "python -m vidpred.run hydra.run.dir=%s evaluate=true (same settings); to train again, "
+                    "choose another hydra.run.dir or delete the folder", run_dir,
+                    "?" if test_mse is None else f"{test_mse:.4g}", run_dir)
+        return {**previous, "skipped": True}
+    experiment = build_experiment(cfg, plain, run_dir, callbacks, settings)
+    if not experiment.trainer.model.trainable:  # baselines keep their fitted weights in last.pt
+        last = run_dir / "checkpoints" / checkpoint.LAST
+        checkpoint.load_weights(experiment.trainer.model, checkpoint.load(last)["model"], last)
+    results = dict(previous)
+    _score(experiment, results)  # a failure here leaves metrics.json as it was
+    results["evaluated_at"] = now()
+    write_json(run_dir / rundir.METRICS, results)
+    return results
+
+
+# ---------------------------------------------------------------- the command
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def main(cfg: DictConfig) -> float:
+@hydra.main(version_base="1.3", config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME)
+def hydra_job(cfg: DictConfig) -> float:
+    """One job, inside Hydra: returns the validation mse, the value a search minimises."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    config.check_top_level(cfg)
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     if threading.current_thread() is threading.main_thread():
         # A scheduler's SIGTERM (time limit, preemption, `kill`) stops the run like Ctrl-C: the
         # trainer saves last.pt and metrics.json says why, so the run can resume.
         signal.signal(signal.SIGTERM, _interrupt)
+    hydra_files = {"config.yaml": cfg, "hydra.yaml": HydraConfig.instance().cfg,
+                   "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task))}
     try:
-        results = run_experiment(cfg, run_dir)
+        results = run_experiment(cfg, run_dir, hydra_files=hydra_files)
     except KeyboardInterrupt:
-        if hydra_cfg.mode == RunMode.MULTIRUN or debug_enabled():
+        if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
-        print(f"interrupted: run the same command with hydra.run.dir={run_dir} to resume", file=sys.stderr)
-        sys.exit(130)
+        raise KeyboardInterrupt(f"run the same command with hydra.run.dir={run_dir} to resume") from None
     except (UserError, DivergedError) as exc:
-        # In a sweep let Hydra record the failed job and go on with the others.
-        if hydra_cfg.mode == RunMode.MULTIRUN or debug_enabled():
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            raise  # Hydra records the failed job and goes on with the others
+        fail(exc)  # here, before Hydra adds its own report of the failed job
+    if results.get("skipped"):
+        print(f"complete already: test mse {results['test']['mse']:.4g} | run folder {run_dir}")
+    else:
+        print(f"test mse {results['test']['mse']:.4g} | run folder {run_dir}")
+    return results["val"]["mse"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m vidpred.run``: Hydra's command line, with every user error as one line, exit 2."""
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    # Hydra prints its own multi-line reports and exits 1; with HYDRA_FULL_ERROR it re-raises the
+    # exception instead, which is translated below into the one line vidpred promises.
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        hydra_job()
+    except KeyboardInterrupt as exc:
+        if debug_enabled():
             raise
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        sys.exit(2 if isinstance(exc, UserError) else 3)
-    print(f"test mse {results['test']['mse']:.4g} | run folder {run_dir}")
-    return results["test"]["mse"]
+        hint = str(exc) if str(exc).startswith("run the same") else "run the same command again to resume"
+        print(f"interrupted: {hint}", file=sys.stderr)
+        sys.exit(130)
+    except (UserError, DivergedError, HydraException, OmegaConfBaseException, OSError) as exc:
+        fail(exc)
+
+
+def fail(exc: BaseException) -> NoReturn:
+    """``error: <one line>`` on stderr; exit 2 for a user's mistake, 3 for a diverged run."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if debug_enabled():
+        raise exc
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        exc = config.config_error(exc)
+    elif isinstance(exc, (FileExistsError, NotADirectoryError)):
+        exc = UserError(f"{exc.filename} exists and is not a folder; choose another run folder (hydra.run.dir)")
+    elif isinstance(exc, OSError):
+        exc = UserError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+    print(f"error: {one_line(exc)}", file=sys.stderr)
+    sys.exit(3 if isinstance(exc, DivergedError) else 2)
 
 
 if __name__ == "__main__":

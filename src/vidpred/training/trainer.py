@@ -13,7 +13,7 @@ import math
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +113,10 @@ class TrainSummary:
     def samples_per_second(self) -> float:
         return self.samples / self.seconds if self.seconds > 0 else 0.0
 
+    def state(self) -> dict[str, Any]:
+        """Plain data for a checkpoint (history included)."""
+        return asdict(self)
+
     def as_dict(self) -> dict[str, Any]:
         return {"epochs": self.epochs, "steps": self.steps, "seconds": self.seconds,
                 "samples": self.samples, "samples_per_second": self.samples_per_second,
@@ -147,7 +151,7 @@ def batch_limit(total: int, limit: float) -> int:
 class Trainer:
     def __init__(self, model: Forecaster, data: DataSplits, run_dir: Path, config: TrainerConfig,
                  optim: OptimConfig, loader: LoaderConfig, precision: Precision, seed: int,
-                 callbacks: Sequence[Any] = ()) -> None:
+                 callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None) -> None:
         self.device = precision.device
         self.model = accelerate(model.to(self.device), self.device, video=data.kind == "video",
                                 channels_last=config.channels_last, compile_model=config.compile)
@@ -159,6 +163,7 @@ class Trainer:
         self.precision = precision
         self.seed = seed
         self.callbacks = list(callbacks)
+        self.settings = dict(settings or {})  # what shapes the result, kept in last.pt for resume checks
         self.summary = TrainSummary()
         self.optimizer = self._make_optimizer(optim) if model.trainable else None
         self.scaler = precision.grad_scaler()
@@ -220,12 +225,12 @@ class Trainer:
     # ---------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, batches_done: int) -> dict[str, Any]:
         return {
-            "model": self.model.state_dict(),
+            "kind": "last", "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "epoch": epoch, "batches_done": batches_done, "loss_window": list(self._window),
-            "summary": self.summary, "rng": checkpoint.rng_state(),
+            "summary": self.summary.state(), "rng": checkpoint.rng_state(), "settings": self.settings,
         }
 
     def save_last(self, epoch: int, batches_done: int) -> None:
@@ -233,20 +238,14 @@ class Trainer:
         checkpoint.save(self.checkpoint_dir / checkpoint.LAST, self._state(epoch, batches_done))
         write_csv(self.run_dir / "history.csv", self.summary.history, HISTORY_COLUMNS)
 
-    def _restore(self, path: Path) -> tuple[int, int]:
-        state = checkpoint.load(path)
+    def _restore(self, path: Path, state: dict[str, Any]) -> tuple[int, int]:
         checkpoint.load_weights(self.model, state["model"], path)
         if self.optimizer is not None and state["optimizer"] is not None:
             self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
-        if self.optimizer is not None and self.optimizer.param_groups[0]["lr"] != self._optim.lr \
-                and self._optim.scheduler in (None, "none"):
-            log.warning("resuming with the checkpoint's learning rate %g, not optim.lr=%g: the optimizer "
-                        "state is restored whole so the run continues exactly",
-                        self.optimizer.param_groups[0]["lr"], self._optim.lr)
-        self.summary = state["summary"]
+        self.summary = TrainSummary(**state["summary"])
         self._window = list(state["loss_window"])
         self.summary.resumed_from_step = self.summary.steps
         checkpoint.set_rng_state(state["rng"])
@@ -279,7 +278,7 @@ class Trainer:
         if self.summary.best_val_mse is None or val < self.summary.best_val_mse:
             self.summary.best_val_mse, self.summary.best_epoch = val, epoch + 1
             checkpoint.save(self.checkpoint_dir / checkpoint.BEST,
-                            {"model": self.model.state_dict(), "epoch": epoch + 1, "val_mse": val})
+                            {"kind": "best", "model": self.model.state_dict(), "epoch": epoch + 1, "val_mse": val})
         self.summary.history.append({"step": self.summary.steps, "epoch": epoch + 1, "val_mse": val,
                                      "lr": self._lr(), "time": round(self.summary.seconds, 3)})
         self._notify("on_validation_end", epoch + 1, metrics)
@@ -288,8 +287,9 @@ class Trainer:
     def _lr(self) -> float | None:
         return self.optimizer.param_groups[0]["lr"] if self.optimizer else None
 
-    def fit(self, resume_from: Path | None = None) -> TrainSummary:
-        """Train (or fit a baseline), validating each epoch; resume from ``resume_from`` if given."""
+    def fit(self, resume_from: tuple[Path, dict[str, Any]] | None = None) -> TrainSummary:
+        """Train (or fit a baseline), validating each epoch; resume from a loaded ``last.pt``
+        (its path and content) if given."""
         if not self.model.trainable:
             self.model.fit((batch for batch in self._loader(self.data.train)), self.data.context)
             self._validate(0)
@@ -302,7 +302,7 @@ class Trainer:
         if self.config.max_steps > 0:
             total_steps = min(total_steps, self.config.max_steps)
         self.scheduler = self._make_scheduler(total_steps)
-        start_epoch, skip_batches = self._restore(resume_from) if resume_from else (0, 0)
+        start_epoch, skip_batches = self._restore(*resume_from) if resume_from else (0, 0)
 
         try:
             self._train_epochs(start_epoch, skip_batches, per_epoch)

@@ -4,6 +4,7 @@ history.csv, .hydra/, samples/): known numbers in, the same numbers out."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+from vidpred import rundir  # noqa: E402
 from vidpred.report import build_report, collect, tidy_frame  # noqa: E402
 from vidpred.report.collect import ReportError  # noqa: E402
 from vidpred.report.study import TABLE1  # noqa: E402
@@ -100,11 +102,16 @@ def test_collect_reads_every_folder_with_its_status(runs_root: Path) -> None:
     status = {run.path.name: (run.status, run.reason) for run in runs}
     assert status["7_lstm_sins_l3_s0"] == ("failed", "optim.lr must be positive, got -1.0")
     assert status["8_lstm_noise_l3_s0"][0] == "diverged"
-    assert status["9_lstm_noise_l1_s0"][0] == "unfinished" and "running" in status["9_lstm_noise_l1_s0"][1]
+    killed = status["9_lstm_noise_l1_s0"]  # status running, and no process holds the folder
+    assert killed[0] == "unfinished" and killed[1].startswith("interrupted (process gone")
+    assert f"resume with: python -m vidpred.run hydra.run.dir={runs_root}" in killed[1]
     assert status["10_mean_noise_l1_s0"][0] == "unfinished" and "no metrics.json" in status["10_mean_noise_l1_s0"][1]
     never_started = next(r for r in runs if r.path.name == "10_mean_noise_l1_s0")
     assert never_started.choices["model"] == "mean" and never_started.choices["layers"] == 1
     assert sum(run.completed for run in runs) == 10
+    with rundir.locked(never_started.path.parent / "9_lstm_noise_l1_s0"):  # now a live process holds it
+        live = next(r for r in collect([runs_root / "multirun"]) if r.path.name == "9_lstm_noise_l1_s0")
+    assert live.status == "unfinished" and live.reason.startswith(f"running (process {os.getpid()} on")
     # a folder given twice, or inside another given folder, is read once
     assert len(collect([runs_root, runs_root / "multirun"])) == 14
 
@@ -146,7 +153,7 @@ def test_report_table1_matches_the_runs_and_the_study(runs_root: Path, tmp_path:
     assert "| — +1 not completed | 5.964e-02 | — |" in row  # noise: the killed run, not averaged
     for name, reason in (("7_lstm_sins_l3_s0", "optim.lr must be positive"),
                          ("8_lstm_noise_l3_s0", "training loss became nan"),
-                         ("9_lstm_noise_l1_s0", "still 'running'"), ("10_mean_noise_l1_s0", "no metrics.json")):
+                         ("9_lstm_noise_l1_s0", "interrupted (process gone"), ("10_mean_noise_l1_s0", "no metrics.json")):
         line = next(line for line in md.splitlines() if name in line)
         assert reason in line
     tex = (out / "table1.tex").read_text()

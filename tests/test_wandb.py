@@ -4,6 +4,7 @@ protobuf records from the ``.wandb`` transaction log."""
 from __future__ import annotations
 
 import json
+import os
 import struct
 import sys
 from collections.abc import Iterator
@@ -138,12 +139,21 @@ def test_failed_run_is_finished_as_failed(tmp_path: Path) -> None:
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
 
 
-def test_unreachable_server_falls_back_to_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:9",             # nothing listens: refused at once
+                                      "https://wandb-server.invalid"])  # the name does not resolve
+def test_unreachable_server_goes_offline_after_a_short_check(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             base_url: str) -> None:
+    """A plausible API key and no route out: the run goes offline after logger.init_timeout instead of
+    wandb's start-up timeout, with one wandb folder, and wandb writes nothing outside the run folder."""
     monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
-    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.setenv("WANDB_BASE_URL", base_url)
+    for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("vidpred.loggers._USER_FOLDERS", {"WANDB_CACHE_DIR": None, "WANDB_DATA_DIR": None})
     assert resolve_wandb_mode("auto") == "online"
-    with pytest.warns(UserWarning, match="trying offline"):
-        logger = WandbLogger(tmp_path / "run", {"a": 1}, {"model": "lstm", "data": "sins"}, init_timeout=3)
+    with pytest.warns(UserWarning, match="wandb server unreachable") as caught:
+        logger = WandbLogger(tmp_path / "run", {"a": 1}, {"model": "lstm", "data": "sins"}, init_timeout=2)
+    assert not [w for w in caught if "trying offline" in str(w.message)]  # wandb.init never tried online
     assert logger.mode == "offline" and logger.run is not None
     logger.log_summary({"status": "completed", "test": {"mse": 0.5}})
     logger.finish("completed")
@@ -151,6 +161,11 @@ def test_unreachable_server_falls_back_to_offline(tmp_path: Path, monkeypatch: p
     for update in of_type(wandb_records(tmp_path / "run"), "summary"):
         summary.update(items(update.update))
     assert summary["test/mse"] == 0.5
+    assert len(list((tmp_path / "run" / "wandb").glob("*run-*"))) == 1
+    assert list((tmp_path / "run" / "wandb" / "cache").rglob("*.log"))  # the service's logs live here
+    home = tmp_path / "home"
+    assert not [p for p in home.rglob("*") if p.is_file() and "wandb" in str(p)]
+    assert "WANDB_CACHE_DIR" not in os.environ  # set for the run only
 
 
 def test_missing_wandb_package_never_fails_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

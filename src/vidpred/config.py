@@ -66,8 +66,9 @@ _register_resolvers()
 
 
 # ---------------------------------------------------------------- errors in one line
-def config_error(exc: BaseException) -> ConfigError:
-    """A Hydra or OmegaConf exception as one line that names the problem and the options."""
+def config_error(exc: BaseException, overrides: Sequence[str] = ()) -> ConfigError:
+    """A Hydra or OmegaConf exception as one line that names the problem and the options (of the
+    groups chosen by ``overrides``)."""
     text = str(exc)
     lines = [line.strip() for line in text.split("Config search path:")[0].splitlines() if line.strip()]
     missing = re.search(r"Could not find '([^']+)'", text)
@@ -78,19 +79,22 @@ def config_error(exc: BaseException) -> ConfigError:
             return ConfigError(f"unknown option {group}={option}; choose one of {', '.join(lines[start + 1:])}")
     override = re.search(r"Could not override '([^']+)'", text)
     if override:
-        return ConfigError(f"unknown config key {override.group(1)!r}; {known_keys_hint(override.group(1))}")
+        key = override.group(1)
+        return ConfigError(f"unknown config key {key!r}; {known_keys_hint(key, overrides)}")
     kept = [line for line in lines if not line.startswith(("See https://", "full_key:", "object_type=",
                                                            "reference_type="))]
     return ConfigError(" ".join(kept) or type(exc).__name__)
 
 
-def known_keys_hint(key: str) -> str:
-    """Which keys exist where ``key`` was looked for (top level, or inside its group)."""
+def known_keys_hint(key: str, overrides: Sequence[str] = ()) -> str:
+    """Which keys exist where ``key`` was looked for: at the top level, or in its group as chosen by
+    the ``group=option`` entries of ``overrides``."""
     group, _, _ = key.lstrip("+~").partition(".")
     if "." in key and group in top_level_keys():
-        default = default_config()
-        if isinstance(default.get(group), DictConfig):
-            return f"{group} has: {', '.join(f'{group}.{k}' for k in default[group])}"
+        choices = tuple(o for o in overrides if re.fullmatch(r"\w+=[\w.-]+", o) and o.split("=")[0] in top_level_keys())
+        node = chosen_groups(choices).get(group)
+        if isinstance(node, DictConfig):
+            return f"{group} has: {', '.join(f'{group}.{k}' for k in node)}"
     return f"known top-level keys: {', '.join(top_level_keys())}"
 
 
@@ -117,19 +121,24 @@ def compose(overrides: Sequence[str] = (), return_hydra_config: bool = False) ->
             cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides),
                                 return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise config_error(exc) from exc
+        raise config_error(exc, overrides) from exc
     check_top_level(cfg)
     return cfg
 
 
-@lru_cache(maxsize=1)
-def default_config() -> DictConfig:
-    """The composed default config (outside a running Hydra job)."""
+@lru_cache(maxsize=8)
+def chosen_groups(choices: tuple[str, ...]) -> DictConfig:
+    """The config composed with only the group choices ``choices`` (outside a running Hydra job);
+    empty when even that does not compose."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.errors import HydraException
 
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return hydra_compose(config_name=CONFIG_NAME)
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return hydra_compose(config_name=CONFIG_NAME, overrides=list(choices))
+    except HydraException:
+        return OmegaConf.create({})
 
 
 def check_top_level(cfg: DictConfig) -> None:

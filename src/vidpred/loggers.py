@@ -12,6 +12,9 @@ from __future__ import annotations
 import logging
 import netrc
 import os
+import shutil
+import socket
+import threading
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,13 +38,18 @@ class NullLogger:
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
 RUN_ID_FILE = "vidpred_run_id"  # inside <run>/wandb/: a resumed run continues the same wandb run
+DEFAULT_BASE_URL = "https://api.wandb.ai"
+# wandb's caches and staging area (service logs, artifacts) go to ~/.cache and ~/.local/share unless
+# these are set; vidpred points them into the run folder, unless the user set them before.
+FOLDER_ENV = {"WANDB_CACHE_DIR": "cache", "WANDB_DATA_DIR": "data"}
+_USER_FOLDERS = {name: os.environ.get(name) for name in FOLDER_ENV}
 
 
 def wandb_credentials_present() -> bool:
     """Whether wandb could log in without asking: an API key in the environment or in netrc."""
     if os.environ.get("WANDB_API_KEY") or os.environ.get("WANDB_IDENTITY_TOKEN_FILE"):
         return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")).hostname or "api.wandb.ai"
+    host = urlparse(os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL)).hostname or "api.wandb.ai"
     candidates = [os.environ.get("NETRC", ""), str(Path.home() / ".netrc"), str(Path.home() / "_netrc")]
     for path in filter(None, candidates):
         try:
@@ -57,6 +65,32 @@ def resolve_wandb_mode(mode: str) -> str:
     if mode != "auto":
         return mode
     return os.environ.get("WANDB_MODE") or ("online" if wandb_credentials_present() else "offline")
+
+
+def unreachable(base_url: str, timeout: float) -> str | None:
+    """Why wandb's server cannot be reached within ``timeout`` seconds (None: a TCP connection opened).
+
+    A check of a few seconds instead of wandb's own start-up timeout: without a route out, every run
+    of a sweep would otherwise wait out that timeout before falling back to offline. The probe runs in
+    a thread because a name lookup ignores socket timeouts.
+    """
+    parts = urlparse(base_url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    outcome: dict[str, str] = {}
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=timeout):
+                outcome["ok"] = ""
+        except OSError as exc:
+            outcome["error"] = " ".join(str(exc).split()) or type(exc).__name__
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if "ok" in outcome:
+        return None
+    return f"{host}:{port}: {outcome.get('error', f'no answer within {timeout:g} s')}"
 
 
 def sweep_group(run_dir: Path) -> str | None:
@@ -76,11 +110,13 @@ class WandbLogger(NullLogger):
                  project: str = "vidpred", entity: str | None = None, mode: str = "auto",
                  group: str | None = None, job_type: str | None = None, tags: Sequence[str] = (),
                  run_name: str | None = None, log_every_n_steps: int = 1, log_samples: bool = True,
-                 init_timeout: float = 60.0) -> None:
+                 init_timeout: float = 10.0) -> None:
         if mode not in WANDB_MODES:
             raise ConfigError(f"logger.mode={mode!r}; choose one of {', '.join(WANDB_MODES)}")
         if log_every_n_steps < 1:
             raise ConfigError(f"logger.log_every_n_steps must be at least 1, got {log_every_n_steps}")
+        if init_timeout <= 0:
+            raise ConfigError(f"logger.init_timeout must be positive (seconds), got {init_timeout}")
         self.run_dir = Path(run_dir)
         self.log_every_n_steps = log_every_n_steps
         self.log_samples = log_samples
@@ -105,10 +141,20 @@ class WandbLogger(NullLogger):
         except ImportError:
             self._disable("the wandb package is not installed (pip install wandb)")
             return
-        id_file = self.run_dir / "wandb" / RUN_ID_FILE
+        folder = self.run_dir / "wandb"
+        for name, sub in FOLDER_ENV.items():
+            os.environ[name] = _USER_FOLDERS[name] or str(folder / sub)
+        id_file = folder / RUN_ID_FILE
         run_id = id_file.read_text().strip() if id_file.is_file() else None
+        if self.mode == "online":
+            problem = unreachable(os.environ.get("WANDB_BASE_URL", DEFAULT_BASE_URL), self._init_timeout)
+            if problem is not None:
+                warnings.warn(f"wandb server unreachable ({problem}); logging offline, sync later with "
+                              f"wandb sync {folder}/offline-run-*", stacklevel=2)
+                self.mode = "offline"
         modes = [self.mode] + (["offline"] if self.mode == "online" else [])
         for mode in modes:
+            before = set(folder.glob("*run-*")) if folder.is_dir() else set()
             try:
                 settings = wandb.Settings(init_timeout=self._init_timeout, console="off", quiet=True,
                                           disable_git=True, save_code=False)
@@ -117,6 +163,8 @@ class WandbLogger(NullLogger):
                                       settings=settings)
                 break
             except Exception as exc:  # noqa: BLE001 - wandb must never stop a run
+                for abandoned in set(folder.glob("*run-*")) - before:  # one wandb folder per run
+                    shutil.rmtree(abandoned, ignore_errors=True)
                 warnings.warn(f"wandb could not start {mode} ({exc}); "
                               + ("trying offline" if mode != modes[-1] else "going on without wandb"),
                               stacklevel=2)
@@ -199,13 +247,20 @@ class WandbLogger(NullLogger):
             self.run.log(media, step=self._step)
 
     def finish(self, status: str) -> None:
-        if self.run is None:
-            return
         run, self.run = self.run, None
-        try:
-            run.finish(exit_code=0 if status == "completed" else 1)
-        except Exception as exc:  # noqa: BLE001 - wandb must never stop a run
-            warnings.warn(f"wandb could not finish the run ({exc})", stacklevel=2)
+        if run is not None:
+            try:
+                run.finish(exit_code=0 if status == "completed" else 1)
+                # The next run of this process (a sweep worker) starts its own wandb service, whose
+                # logs then go into that run's folder.
+                import wandb
+
+                wandb.teardown()
+            except Exception as exc:  # noqa: BLE001 - wandb must never stop a run
+                warnings.warn(f"wandb could not finish the run ({exc})", stacklevel=2)
+        for name in FOLDER_ENV:
+            if _USER_FOLDERS[name] is None:
+                os.environ.pop(name, None)
 
 
 def build_logger(name: str, params: dict[str, Any], run_dir: Path, config: dict[str, Any],

@@ -11,6 +11,7 @@ overwritten, a resume only with the settings it was trained with) are kept here,
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import platform
@@ -18,7 +19,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -261,23 +262,34 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@contextlib.contextmanager
+def stop_on_sigterm() -> Iterator[None]:
+    """A scheduler's SIGTERM (time limit, preemption, ``kill``) stops the run like Ctrl-C: the trainer
+    saves last.pt and metrics.json says why, so the run can resume."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @hydra.main(version_base="1.3", config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME)
 def hydra_job(cfg: DictConfig) -> float:
     """One job, inside Hydra: returns the validation mse, the value a search minimises."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    config.check_top_level(cfg)
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if threading.current_thread() is threading.main_thread():
-        # A scheduler's SIGTERM (time limit, preemption, `kill`) stops the run like Ctrl-C: the
-        # trainer saves last.pt and metrics.json says why, so the run can resume.
-        signal.signal(signal.SIGTERM, _interrupt)
     hydra_files = {"config.yaml": cfg, "hydra.yaml": HydraConfig.instance().cfg,
                    "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task))}
     try:
-        results = run_experiment(cfg, run_dir, hydra_files=hydra_files)
+        config.check_top_level(cfg)
+        with stop_on_sigterm():
+            results = run_experiment(cfg, run_dir, hydra_files=hydra_files)
     except KeyboardInterrupt:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
@@ -323,7 +335,7 @@ def fail(exc: BaseException) -> NoReturn:
     if debug_enabled():
         raise exc
     if isinstance(exc, (HydraException, OmegaConfBaseException)):
-        exc = config.config_error(exc)
+        exc = config.config_error(exc, sys.argv[1:])
     elif isinstance(exc, (FileExistsError, NotADirectoryError)):
         exc = UserError(f"{exc.filename} exists and is not a folder; choose another run folder (hydra.run.dir)")
     elif isinstance(exc, OSError):

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import os
 import shutil
+import stat
 import sys
 import tarfile
 import time
@@ -165,28 +166,38 @@ def _safe_member(name: str, target: Path) -> Path:
 def extract(archive: Path, target: Path) -> Path:
     """Unpack a zip or tar ``archive`` into ``target`` atomically; members may not escape it."""
     with atomic_dir(target) as tmp:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    dest = _safe_member(info.filename, tmp)
-                    if info.is_dir():
-                        dest.mkdir(parents=True, exist_ok=True)
-                        continue
-                    dest.parent.mkdir(parents=True, exist_ok=True)
-                    with zf.open(info) as src, open(dest, "wb") as out:
-                        shutil.copyfileobj(src, out, CHUNK)
-        elif tarfile.is_tarfile(archive):
-            with tarfile.open(archive) as tf:
-                for member in tf:
-                    dest = _safe_member(member.name, tmp)
-                    if member.isdir():
-                        dest.mkdir(parents=True, exist_ok=True)
-                    elif member.isfile():
-                        dest.parent.mkdir(parents=True, exist_ok=True)
-                        with tf.extractfile(member) as src, open(dest, "wb") as out:  # type: ignore[union-attr]
-                            shutil.copyfileobj(src, out, CHUNK)
-                    else:
-                        raise DataError(f"{archive}: member {member.name!r} is a link or device; refusing to extract")
-        else:
-            raise DataError(f"{archive}: neither a zip nor a tar archive")
+        try:
+            _unpack(archive, tmp)
+        except OSError as exc:  # e.g. a member whose path is also a file: the archive is malformed
+            raise DataError(f"{archive}: cannot extract it ({exc.strerror or exc}: {exc.filename})") from exc
     return target
+
+
+def _unpack(archive: Path, tmp: Path) -> None:
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zf:
+            for info in zf.infolist():
+                dest = _safe_member(info.filename, tmp)
+                if stat.S_ISLNK(info.external_attr >> 16):  # data archives hold no links; followed,
+                    # one could point anywhere
+                    raise DataError(f"{archive}: member {info.filename!r} is a symbolic link; refusing to extract")
+                if info.is_dir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src, open(dest, "wb") as out:
+                    shutil.copyfileobj(src, out, CHUNK)
+    elif tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tf:
+            for member in tf:
+                dest = _safe_member(member.name, tmp)
+                if member.isdir():
+                    dest.mkdir(parents=True, exist_ok=True)
+                elif member.isfile():
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    with tf.extractfile(member) as src, open(dest, "wb") as out:  # type: ignore[union-attr]
+                        shutil.copyfileobj(src, out, CHUNK)
+                else:
+                    raise DataError(f"{archive}: member {member.name!r} is a link or device; refusing to extract")
+    else:
+        raise DataError(f"{archive}: neither a zip nor a tar archive")

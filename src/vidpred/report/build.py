@@ -15,7 +15,7 @@ import pandas as pd
 
 from vidpred.io import atomic_path
 from vidpred.report import figures
-from vidpred.report.collect import RunRecord, collect, tidy_frame
+from vidpred.report.collect import ReportError, RunRecord, collect, tidy_frame
 from vidpred.report.study import OPENSTL_MMNIST_MSE_FRAME, STUDY_TABLES
 from vidpred.report.tables import Grid, pivot, study_table
 
@@ -68,8 +68,10 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
                  cols: Sequence[str] = DEFAULT_COLS, metric: str = DEFAULT_METRIC,
                  with_figures: bool = True) -> Report:
     """Gather every run under ``paths`` and write the report into ``out``."""
-    runs = collect(paths)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"--out {out} is a file; give a folder for the report")
+    runs = collect(paths)
     report = Report(out, runs)
     _write_frame(out / "runs.csv", tidy_frame(runs))
 

@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from vidpred import rundir
 from vidpred.errors import UserError
 from vidpred.report.study import BASELINES
 
@@ -103,9 +104,14 @@ def _read_yaml(path: Path) -> Any:
         return None
 
 
+def as_mapping(value: Any) -> dict[str, Any]:
+    """A file's content where a mapping is expected: anything else (a list, null) reads as empty."""
+    return value if isinstance(value, dict) else {}
+
+
 def _parse_overrides(lines: Any) -> dict[str, str]:
     overrides: dict[str, str] = {}
-    for line in lines or []:
+    for line in lines if isinstance(lines, list) else []:
         key, sep, value = str(line).partition("=")
         if sep:
             overrides[key.lstrip("+~")] = value
@@ -114,9 +120,9 @@ def _parse_overrides(lines: Any) -> dict[str, str]:
 
 def _choices_from_hydra(folder: Path) -> dict[str, Any]:
     """Model, data, layers and seed of a run that never wrote ``metrics.json``."""
-    config = _read_yaml(folder / HYDRA_DIR / "config.yaml") or {}
-    runtime = (_read_yaml(folder / HYDRA_DIR / "hydra.yaml") or {}).get("hydra", {}).get("runtime", {})
-    choices = runtime.get("choices", {}) or {}
+    config = as_mapping(_read_yaml(folder / HYDRA_DIR / "config.yaml"))
+    runtime = as_mapping(as_mapping(as_mapping(_read_yaml(folder / HYDRA_DIR / "hydra.yaml")).get("hydra")).get("runtime"))
+    choices = as_mapping(runtime.get("choices"))
 
     def name(group: str) -> Any:
         node = config.get(group)
@@ -124,7 +130,7 @@ def _choices_from_hydra(folder: Path) -> dict[str, Any]:
 
     return {"model": name("model"), "data": name("data"), "layers": config.get("layers"),
             "seed": config.get("seed"), "trainer": name("trainer"),
-            "precision": str((config.get("trainer") or {}).get("precision", ""))}
+            "precision": str(as_mapping(config.get("trainer")).get("precision", ""))}
 
 
 def read_run(folder: Path) -> RunRecord:
@@ -139,13 +145,21 @@ def read_run(folder: Path) -> RunRecord:
     except (json.JSONDecodeError, OSError, UnicodeDecodeError) as exc:
         return RunRecord(folder, UNFINISHED, f"metrics.json unreadable ({exc})",
                          _choices_from_hydra(folder), overrides)
-    choices = {**_choices_from_hydra(folder), **(metrics.get("choices") or {})}
+    if not isinstance(metrics, dict):
+        return RunRecord(folder, UNFINISHED, f"metrics.json holds {type(metrics).__name__}, not a JSON object",
+                         _choices_from_hydra(folder), overrides)
+    choices = {**_choices_from_hydra(folder), **as_mapping(metrics.get("choices"))}
     status = metrics.get("status", UNFINISHED)
     reason = metrics.get("error")
     if status == "running":
         status = UNFINISHED
-        reason = (f"status still 'running' (started {metrics.get('started_at', '?')}, last written "
-                  f"{_mtime(metrics_path)}): the job is still running or was killed")
+        who = rundir.read_holder(folder / rundir.LOCK) or as_mapping(metrics.get("process"))
+        if rundir.holder_alive(folder):
+            reason = (f"running (process {who.get('pid', '?')} on {who.get('host', '?')}, started "
+                      f"{metrics.get('started_at', '?')}, metrics last written {_mtime(metrics_path)})")
+        else:
+            reason = (f"interrupted (process gone: {who.get('pid', '?')} on {who.get('host', '?')}); "
+                      f"resume with: python -m vidpred.run hydra.run.dir={folder} (same settings)")
     elif status != DONE and not reason:
         reason = f"status {status}"
     return RunRecord(folder, status, reason, choices, overrides, metrics)
@@ -202,7 +216,7 @@ def tidy_frame(runs: Sequence[RunRecord]) -> pd.DataFrame:
         row["variant"] = run.variant
         m = run.metrics
         for section in ("test", "val", "train"):
-            row.update(_scalar_items(section, m.get(section) or {}))
+            row.update(_scalar_items(section, as_mapping(m.get(section))))
         for key in ("params", "device", "precision", "test_checkpoint", "started_at", "finished_at"):
             if key in m:
                 row[key] = m[key]

@@ -17,7 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
 from vidpred.plots import save_figure  # noqa: E402
-from vidpred.report.collect import RunRecord, dedupe_baselines  # noqa: E402
+from vidpred.report.collect import RunRecord, as_mapping, dedupe_baselines  # noqa: E402
 from vidpred.report.study import BASELINES  # noqa: E402
 
 
@@ -82,7 +82,7 @@ def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
     for data, group in _by_data(runs).items():
         curves: dict[str, list[list[float]]] = defaultdict(list)
         for run in group:
-            steps = (run.metrics.get("test") or {}).get("mse_per_step")
+            steps = as_mapping(run.metrics.get("test")).get("mse_per_step")
             if steps:
                 curves[_label(run)].append([np.nan if v is None else float(v) for v in steps])
         if not curves:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidpred.models import MODELS
+
 
 @dataclass(frozen=True)
 class StudyTable:
@@ -19,8 +21,13 @@ class StudyTable:
     data: tuple[str, ...]                      # config names, in the study's column order
     data_labels: dict[str, str]                # the study's names for them
     values: dict[str, tuple[float, ...]]       # data -> test mse for layers 1, 2, 3
-    baselines: tuple[str, ...]                 # baseline models shown under the study's rows
+    kind: str                                  # sequence | video: which baselines go under its rows
     metric: str = "test_mse"
+
+    @property
+    def baselines(self) -> tuple[str, ...]:
+        """The registered models without layers that work on this table's kind of data."""
+        return tuple(name for name, model in MODELS.items() if not model.layered and self.kind in model.kinds)
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -40,7 +47,7 @@ TABLE1 = StudyTable(
     values={"noise": (5.964e-2, 5.967e-2, 5.961e-2),
             "sins": (4.950e-4, 6.298e-4, 4.804e-4),
             "stocks": (5.227e-2, 5.431e-2, 5.381e-2)},
-    baselines=("last", "mean", "linear"),
+    kind="sequence",
 )
 
 TABLE2 = StudyTable(
@@ -52,14 +59,13 @@ TABLE2 = StudyTable(
     values={"mnist": (1.249e-2, 1.278e-2, 1.274e-2),
             "kth": (1.233e-3, 1.239e-3, 1.163e-3),
             "bair": (2.910e-2, 2.876e-2, 3.019e-2)},
-    baselines=("last", "mean"),
+    kind="video",
 )
 
 STUDY_TABLES = (TABLE1, TABLE2)
 
-#: Models without layers: runs that differ only in ``layers`` are the same experiment.
-BASELINES = {"last": "baseline: last value", "mean": "baseline: context mean",
-             "linear": "baseline: linear (least squares)"}
+#: Models without layers (their labels): runs that differ only in ``layers`` are one experiment.
+BASELINES = {name: model.label for name, model in MODELS.items() if not model.layered}
 
 #: Published context for Moving MNIST 10 -> 10 (OpenSTL, 200 epochs), in ``mse_frame`` units.
 OPENSTL_MMNIST_MSE_FRAME = {"ConvLSTM": 29.80, "PredRNN++": 22.06, "TAU": 24.60}

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vidpred.report.collect import ReportError, RunRecord, dedupe_baselines, finite, tidy_frame
+from vidpred.report.collect import ReportError, RunRecord, as_mapping, dedupe_baselines, finite, tidy_frame
 from vidpred.report.study import BASELINES, StudyTable
 
 MISSING = "—"
@@ -94,7 +94,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def _metric_value(run: RunRecord, metric: str) -> float | None:
     section, _, key = metric.partition("_")
-    value = (run.metrics.get(section) or {}).get(key)
+    value = as_mapping(run.metrics.get(section)).get(key)
     return float(value) if finite(value) else None
 
 

@@ -1,0 +1,212 @@
+"""What survives what: one process per run folder, completed runs never replaced by a failed
+attempt, resumes only with the settings that shaped the checkpoint, one-line errors instead of
+tracebacks, and files that honour the umask. Through the real command line (in-process), with one
+separate process where the promise is about two processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, compose_config
+from data_cli import assert_one_line_error, cli
+from run_cli import run_cli
+from vidpred import rundir
+from vidpred.run import run_experiment
+
+TINY = ["data.train_size=64", "data.val_size=16", "data.test_size=16", "data.batch_size=16",
+        "trainer.max_epochs=2", "trainer.progress=off", "model.hidden=8"]
+BASELINE = ["model=last", *TINY[:-1]]
+
+
+def snapshot(run_dir: Path) -> dict[str, bytes]:
+    """Every file of a run folder but the log and the lock: what a failed attempt must not touch."""
+    return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
+            if p.is_file() and p.name not in ("run.log", rundir.LOCK)}
+
+
+class InterruptAt:
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
+        if step == self.step:
+            raise KeyboardInterrupt
+
+
+# ---------------------------------------------------------------- one process per run folder
+def test_a_busy_run_folder_refuses_a_second_process(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    with rundir.locked(run_dir):  # this test process holds the folder, as a running run would
+        done = subprocess.run([sys.executable, "-m", "vidpred.run", *TINY, "seed=1", f"hydra.run.dir={run_dir}"],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert_one_line_error(done.returncode, done.stderr, f"run folder {run_dir} is in use by process {os.getpid()} "
+                                                        f"on host {socket.gethostname()}")
+    assert snapshot(run_dir) == {}  # nothing written by the refused process
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / rundir.LOCK).write_text(json.dumps({"pid": 999_999_999, "host": "gone", "since": "then"}))
+    code, out, err = run_cli(capsys, *TINY, f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    assert rundir.read_holder(run_dir / rundir.LOCK)["pid"] == os.getpid()
+    assert not rundir.holder_alive(run_dir)  # released at the end
+
+
+def test_resume_with_other_settings_is_refused_with_the_differences(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(compose_config(TINY), run_dir, callbacks=[InterruptAt(3)])
+    before = snapshot(run_dir)
+    code, _, err = run_cli(capsys, *TINY, "seed=1", "optim.lr=0.002", "trainer.max_epochs=3",
+                           f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, "trained with other settings", "optim.lr: 0.001 -> 0.002", "seed: 0 -> 1")
+    assert "max_epochs" not in err  # a run may be made longer
+    assert snapshot(run_dir) == before
+    code, out, err = run_cli(capsys, *TINY, "trainer.max_epochs=3", f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["train"]["resumed_from_step"] == 3 and metrics["train"]["epochs"] == 3
+
+
+def test_resume_from_best_pt_says_it_holds_weights_only(tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, *TINY, f"hydra.run.dir={tmp_path / 'first'}")
+    assert code == 0, err
+    best = tmp_path / "first" / "checkpoints" / "best.pt"
+    code, _, err = run_cli(capsys, *TINY, f"resume={best}", f"hydra.run.dir={tmp_path / 'second'}")
+    assert_one_line_error(code, err, "holds weights only", f"resume={best.parent / 'last.pt'}")
+
+
+# ---------------------------------------------------------------- completed runs stay
+def test_a_completed_run_is_never_replaced_by_a_failed_attempt(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    code, out, err = run_cli(capsys, *TINY, f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    before = snapshot(run_dir)
+    metrics = json.loads(before["metrics.json"])
+
+    code, _, err = run_cli(capsys, *TINY, "optim.lr=-1", f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, "holds a completed run with other settings", "optim.lr: 0.001 -> -1")
+    assert snapshot(run_dir) == before
+
+    code, out, err = run_cli(capsys, *TINY, f"hydra.run.dir={run_dir}")  # the same command again
+    assert code == 0 and out.splitlines()[-1].startswith("complete already: test mse"), (out, err)
+    assert "evaluate=true" in out and snapshot(run_dir) == before
+
+    best = run_dir / "checkpoints" / "best.pt"
+    good = best.read_bytes()
+    best.write_bytes(good[: len(good) // 2])  # a corrupt checkpoint
+    code, _, err = run_cli(capsys, *TINY, "evaluate=true", f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, "cannot read checkpoint", str(best))
+    assert json.loads((run_dir / "metrics.json").read_text()) == metrics
+    best.write_bytes(good)
+    code, out, err = run_cli(capsys, *TINY, "evaluate=true", f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    again = json.loads((run_dir / "metrics.json").read_text())
+    assert again["test"] == metrics["test"] and again["val"] == metrics["val"] and "evaluated_at" in again
+    assert (run_dir / ".hydra" / "overrides.yaml").read_bytes() == before[".hydra/overrides.yaml"]
+
+
+def test_evaluate_needs_a_completed_run(tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, *TINY, "evaluate=true", f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(code, err, "evaluate=true scores a completed run again")
+
+
+# ---------------------------------------------------------------- one line, exit 2
+@pytest.mark.parametrize("args, message", [
+    (["data.batch_size=four"], "data.batch_size must be a whole number, got 'four'"),
+    (["data.batch_size=2.5"], "data.batch_size must be a whole number, got 2.5"),
+    (["data.num_workers=abc"], "data.num_workers must be a whole number, got 'abc'"),
+    (["data=nonexistent"], "unknown option data=nonexistent; choose one of bair, kth, mnist, noise"),
+    (["foo=1"], "unknown config key 'foo'; known top-level keys: model, data"),
+    (["+foo=1"], "unknown config key(s) foo; known top-level keys"),
+    (["optim.momentum=0.9"], "unknown config key 'optim.momentum'; optim has: optim.name, optim.lr"),
+    (["model=last", "model.hidden=8"], "unknown config key 'model.hidden'; model has: model.name, model.layers"),
+    (["trainer.precision=16", "trainer.device=cpu"], "trainer.precision=16 needs a CUDA GPU"),
+])
+def test_config_mistakes_are_one_line(tmp_path: Path, capsys, args: list[str], message: str) -> None:
+    code, _, err = run_cli(capsys, *TINY, *args, f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(code, err, message)
+
+
+def test_a_run_folder_that_is_a_file_is_one_line(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    code, _, err = run_cli(capsys, *TINY, f"hydra.run.dir={target}")
+    assert_one_line_error(code, err, f"{target} exists and is not a folder")
+    assert target.read_text() == "not a folder"
+
+
+@pytest.mark.parametrize("content", ["null", "[1, 2]", "\"text\""])
+def test_report_reads_metrics_that_are_not_an_object(tmp_path: Path, capsys, content: str) -> None:
+    from vidpred.report.__main__ import main as report
+
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={tmp_path / 'runs' / 'good'}")
+    assert code == 0, err
+    bad = tmp_path / "runs" / "bad"
+    bad.mkdir()
+    (bad / "metrics.json").write_text(content)
+    report([str(tmp_path / "runs"), "--out", str(tmp_path / "report"), "--no-figures"])
+    out = capsys.readouterr().out
+    assert "2 runs (1 not completed)" in out
+    assert "not a JSON object" in (tmp_path / "report" / "report.md").read_text()
+
+
+def test_report_into_an_existing_file_is_one_line(tmp_path: Path, capsys) -> None:
+    from vidpred.report.__main__ import main as report
+
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={tmp_path / 'runs' / 'a'}")
+    assert code == 0, err
+    (tmp_path / "taken").write_text("x")
+    with pytest.raises(SystemExit) as info:
+        report([str(tmp_path / "runs"), "--out", str(tmp_path / "taken")])
+    assert_one_line_error(info.value.code, capsys.readouterr().err, "--out", "is a file")
+
+
+def test_an_archive_with_a_symlink_member_is_refused(tmp_path: Path, capsys) -> None:
+    from data_http import serve
+    from vidpred.data.kth import ACTIONS
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        link = zipfile.ZipInfo("walking/link.avi")
+        link.external_attr = (0o120777 << 16)  # a symbolic link, as `zip --symlinks` stores it
+        zf.writestr(link, "/etc/passwd")
+    with serve() as server:
+        for action in ACTIONS:
+            server.files[f"/{action}.zip"] = buffer.getvalue()
+        code, _, err = cli(capsys, "download", "kth", "--data-dir", tmp_path / "data", "--mirror", server.url)
+    assert_one_line_error(code, err, "is a symbolic link; refusing to extract")
+    assert not list((tmp_path / "data").rglob("link.avi"))
+
+
+# ---------------------------------------------------------------- permissions
+def test_files_honour_the_umask(tmp_path: Path, capsys) -> None:
+    from data_fabricate import fabricate_bair_raw
+
+    previous = os.umask(0o002)  # a group-shared project folder
+    try:
+        code, _, err = run_cli(capsys, *TINY, f"hydra.run.dir={tmp_path / 'run'}")
+        assert code == 0, err
+        raw = fabricate_bair_raw(tmp_path / "raw", train=(2,), test=(1,))
+        code, _, err = cli(capsys, "prepare", "bair", "--src", raw, "--data-dir", tmp_path / "data")
+        assert code == 0, err
+    finally:
+        os.umask(previous)
+    run = tmp_path / "run"
+    for name in ("metrics.json", "history.csv", "checkpoints/last.pt", "checkpoints/best.pt",
+                 "samples/predictions.png", ".hydra/config.yaml", "run.log"):
+        assert oct((run / name).stat().st_mode & 0o777) == oct(0o664), name
+    assert oct((tmp_path / "data" / "bair").stat().st_mode & 0o777) == oct(0o775)
+    for name in ("train.npy", "manifest.json"):
+        assert oct((tmp_path / "data" / "bair" / name).stat().st_mode & 0o777) == oct(0o664), name

@@ -227,7 +227,7 @@ def test_corrupt_inputs_end_in_one_line(tmp_path: Path, capsys, case: str) -> No
     elif case == "no_close":
         target, command = tmp_path / "stocks" / "TSLA.csv", ("show", "stocks")
         target.write_text("Date,Open\n2020-01-01,3\n")
-        needles = [str(target), "no 'Close' column"]
+        needles = [str(target), "no column 'close'"]
     elif case == "av_payload":
         target, command = tmp_path / "stocks" / "NVDA.csv", ("verify", "stocks")
         target.write_text(json.dumps({"Information": "premium endpoint"}))

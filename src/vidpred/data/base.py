@@ -7,8 +7,8 @@ the remaining ``horizon``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -32,6 +32,9 @@ class DataSplits:
     train: Dataset
     val: Dataset
     test: Dataset
+    #: what a prediction on new inputs must repeat (normalisation ranges, columns, frame geometry);
+    #: written into the run's metrics.json under "data"
+    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def length(self) -> int:

@@ -1,10 +1,12 @@
-"""Daily stock prices: CSV reading (Yahoo and Alpha Vantage), time splits, sliding windows.
+"""``data=stocks``: daily close prices of the study's eight tickers, a preset of ``data=series``.
 
-Each ticker is split by time (train earliest, then validation, then test) and windows are cut
-inside each part only, so no window spans a boundary and no future price reaches training.
-Windows are min-max normalised one by one: over the whole window (the study; the future's range
-leaks into the context) or over the context alone (what a real forecaster could do; the horizon
-may then leave [0, 1]).
+The CSVs are Yahoo (``Date,Open,High,Low,Close,Adj Close,Volume``, oldest first) or Alpha Vantage
+``TIME_SERIES_DAILY`` (``timestamp,open,high,low,close,volume``, newest first) files, one per ticker
+in ``<data_dir>/stocks/<TICKER>.csv``; the series reader handles both (the time column is found
+by its name, rows are put in time order). What the preset adds: the study's settings (window
+normalisation, rows with a missing price left out as a market closed for the day, no cut at
+weekends), Alpha Vantage's error payloads recognised, prices that must be positive, and the
+download from Alpha Vantage.
 """
 
 from __future__ import annotations
@@ -16,19 +18,18 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from vidpred.data.base import ArrayDataset, DataSplits, cap_evenly, check_horizon
+from vidpred.data.base import DataSplits
 from vidpred.data.registry import DataFamily
+from vidpred.data.series import Series, build_windows, csv_files, read_series
 from vidpred.data.store import dataset_dir, missing
-from vidpred.errors import ConfigError, DataError, UserError, require
+from vidpred.errors import DataError, UserError, require
 from vidpred.io import atomic_path
 
 NAME = "stocks"
 TICKERS = ("GOOGL", "MSFT", "TSLA", "AAPL", "AMZN", "NVDA", "FB", "AMD")
-YAHOO = {"date": "Date", "close": "Close", "adj_close": "Adj Close"}
-ALPHA_VANTAGE = {"date": "timestamp", "close": "close"}
+COLUMNS = ("close", "adj_close")  # data.column (Adj Close: Yahoo files only)
 API_KEY_ENV = "ALPHAVANTAGE_API_KEY"
 API_URL_ENV = "VIDPRED_ALPHAVANTAGE_URL"  # tests point this at a local server
 API_URL = "https://www.alphavantage.co/query"
@@ -49,62 +50,28 @@ def payload_error(text: str) -> str | None:
     return f"a JSON reply instead of CSV (keys: {', '.join(payload)})"
 
 
-def read_prices(path: Path, column: str = "close") -> pd.Series:
-    """Prices of one CSV as a Series indexed by date, oldest first; the format is told by the header."""
+def read_ticker(path: Path, column: str = "close") -> Series:
+    """One ticker's prices as a one-column :class:`Series`, oldest first."""
+    require(column in COLUMNS, f"data.column must be one of {', '.join(COLUMNS)}, got {column!r}")
     try:
         text = path.read_text()
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not a text CSV file") from exc
     if (problem := payload_error(text)) is not None:
         raise DataError(f"{path}: holds {problem}; download it again")
-    header = [h.strip() for h in text.split("\n", 1)[0].split(",")]
-    if YAHOO["date"] in header:
-        names = YAHOO
-    elif ALPHA_VANTAGE["date"] in header:
-        names = ALPHA_VANTAGE
-    else:
-        raise DataError(f"{path}: unknown CSV header {header[:6]}; expected Yahoo (Date,...,Close,...) "
-                        "or Alpha Vantage (timestamp,open,high,low,close,volume)")
-    if column not in names:
-        raise DataError(f"{path}: this CSV format has no {column!r} column (data.column); use close")
-    if names[column] not in header:
-        raise DataError(f"{path}: no {names[column]!r} column in header {header}")
-    frame = pd.read_csv(path, usecols=[names["date"], names[column]], na_values=["null", ""])
-    dates = pd.to_datetime(frame[names["date"]], errors="coerce")
-    prices = pd.to_numeric(frame[names[column]], errors="coerce")
-    bad = int(dates.isna().sum())
-    if bad:
-        raise DataError(f"{path}: {bad} rows with an unreadable date")
-    series = pd.Series(prices.to_numpy(dtype=np.float64), index=pd.DatetimeIndex(dates, name="date"),
-                       name=column).dropna().sort_index()
-    if series.index.has_duplicates:
-        raise DataError(f"{path}: repeated dates")
-    if (series <= 0).any():
-        raise DataError(f"{path}: non-positive prices in column {names[column]!r}")
+    series = read_series(path, columns=[column], missing_policy="drop", max_gap=None, columns_key="data.column")
+    if series.times is None:
+        raise DataError(f"{path}: no date column; expected Yahoo (Date,...,Close,...) or Alpha Vantage "
+                        "(timestamp,open,high,low,close,volume) CSV")
+    if (series.values <= 0).any():
+        raise DataError(f"{path}: non-positive prices in column {series.columns[0]!r}")
     return series
 
 
-def windows(prices: np.ndarray, length: int, stride: int) -> np.ndarray:
-    """Every window ``(N, length)`` of ``prices`` starting at multiples of ``stride``."""
-    if len(prices) < length:
-        return np.empty((0, length))
-    view = np.lib.stride_tricks.sliding_window_view(prices, length)
-    return view[::stride].copy()
-
-
-def normalise(batch: np.ndarray, context: int, mode: str) -> np.ndarray:
-    """Min-max normalise each window over itself (``window``) or over its context (``context``)."""
-    ref = batch if mode == "window" else batch[:, :context]
-    low = ref.min(axis=1, keepdims=True)
-    span = ref.max(axis=1, keepdims=True) - low
-    return (batch - low) / np.where(span > 0, span, 1.0)
-
-
-def split_bounds(count: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
-    """Day indices where validation and test begin."""
-    test_start = count - int(round(count * test_fraction))
-    val_start = test_start - int(round(count * val_fraction))
-    return val_start, test_start
+def read_prices(path: Path, column: str = "close") -> pd.Series:
+    """Prices of one CSV as a Series indexed by date, oldest first."""
+    series = read_ticker(path, column)
+    return pd.Series(series.values[:, 0], index=pd.DatetimeIndex(series.times, name="date"), name=column)
 
 
 def build_stocks(data_dir: str, context: int, horizon: int, tickers: list[str], column: str = "close",
@@ -119,53 +86,17 @@ def build_stocks(data_dir: str, context: int, horizon: int, tickers: list[str], 
     (dates) cut every ticker at the same calendar days instead, so no training window of one
     ticker overlaps the test period of another.
     """
-    check_horizon(context, horizon)
-    require(normalize in ("window", "context"), f"data.normalize must be window or context, got {normalize!r}")
-    require(stride >= 1, f"data.stride must be at least 1, got {stride}")
-    require(0 < test_fraction < 1 and 0 < val_fraction < 1 and val_fraction + test_fraction < 1,
-            f"data.val_fraction and data.test_fraction must be in (0, 1) and sum below 1, "
-            f"got {val_fraction} and {test_fraction}")
     require(len(tickers) >= 1, "data.tickers is empty; name at least one ticker")
-    require((val_from is None) == (test_from is None), "give both data.val_from and data.test_from, or neither")
-    for key, day in (("start", start), ("end", end), ("val_from", val_from), ("test_from", test_from)):
-        if day:
-            try:
-                pd.Timestamp(day)
-            except (ValueError, TypeError) as exc:
-                raise ConfigError(f"data.{key}={day!r} is not a date; write it as YYYY-MM-DD") from exc
-    if val_from is not None:
-        require(pd.Timestamp(val_from) < pd.Timestamp(test_from),
-                f"data.val_from ({val_from}) must come before data.test_from ({test_from})")
-    length = context + horizon
-    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     folder = dataset_dir(data_dir, NAME)
+    series = []
     for ticker in tickers:
         path = folder / f"{ticker}.csv"
         if not path.is_file():
             raise missing(path, NAME, data_dir, f"prices of {ticker}")
-        series = read_prices(path, column)
-        series = series.loc[pd.Timestamp(start) if start else None: pd.Timestamp(end) if end else None]
-        prices = series.to_numpy()
-        if val_from is None:
-            val_start, test_start = split_bounds(len(prices), val_fraction, test_fraction)
-        else:
-            val_start, test_start = (int(series.index.searchsorted(pd.Timestamp(day))) for day in (val_from, test_from))
-        segments = {"train": prices[:val_start], "val": prices[val_start:test_start], "test": prices[test_start:]}
-        for split, segment in segments.items():
-            parts[split].append(windows(segment, length, stride))
-    caps = {"train": train_size, "val": val_size, "test": test_size}
-    splits = {}
-    for split, chunks in parts.items():
-        batch = np.concatenate(chunks)
-        if len(batch) == 0:
-            raise DataError(f"stocks: no {split} window of {length} days; the {split} part of each ticker "
-                            f"({', '.join(tickers)}) is shorter than data.context + data.horizon; "
-                            "widen the date range or shorten the windows")
-        if caps[split] is not None:
-            require(caps[split] >= 1, f"data.{split}_size must be at least 1 or null, got {caps[split]}")
-            batch = cap_evenly(batch, caps[split])
-        splits[split] = ArrayDataset(normalise(batch, context, normalize)[:, :, None])
-    return DataSplits(name=NAME, kind="sequence", context=context, horizon=horizon, frame_shape=(1,), **splits)
+        series.append(read_ticker(path, column))
+    return build_windows(series, NAME, context, horizon, normalize, stride, val_fraction, test_fraction,
+                         val_from, test_from, start, end,
+                         {"train": train_size, "val": val_size, "test": test_size})
 
 
 def download_ticker(ticker: str, folder: Path, api_key: str | None = None, timeout: float = 60.0) -> Path:
@@ -215,15 +146,15 @@ def download(data_dir: str | os.PathLike[str], tickers: list[str] | None = None)
 
 
 def describe(path: Path) -> str:
-    series = read_prices(path)
-    return f"{path.name}: {len(series)} days {series.index[0]:%Y-%m-%d} .. {series.index[-1]:%Y-%m-%d} ok"
+    series = read_ticker(path)
+    notes = "".join(f"; {note.split(': ', 1)[1]}" for note in series.notes)
+    return (f"{path.name}: {len(series.values)} days {series.times[0]:%Y-%m-%d} .. {series.times[-1]:%Y-%m-%d} "
+            f"ok{notes}")
 
 
 def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
     """Copy a folder of ``<TICKER>.csv`` files (either format) into place; all are read first."""
-    files = sorted(p for p in Path(src).glob("*.csv")) if Path(src).is_dir() else [Path(src)]
-    if not files or not files[0].is_file():
-        raise DataError(f"{src}: no CSV files found")
+    files = csv_files(Path(src))
     lines = [describe(path) for path in files]  # every file must load before any is copied
     folder = dataset_dir(data_dir, NAME)
     for path in files:

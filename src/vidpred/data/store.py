@@ -185,10 +185,11 @@ def write_manifest(folder: Path, name: str, arrays: dict[str, Path], extra: dict
     return manifest
 
 
-def read_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str]) -> dict[str, Any]:
+def read_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str],
+                  set_name: str | None = None) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
-        raise missing(path, name, data_dir, "prepared data (manifest)")
+        raise missing(path, name, data_dir, "prepared data (manifest)", set_name=set_name)
     try:
         manifest = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -199,9 +200,10 @@ def read_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str]) -> 
     return manifest
 
 
-def verify_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str], checksums: bool = True) -> list[str]:
+def verify_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str], checksums: bool = True,
+                    set_name: str | None = None) -> list[str]:
     """Check every array of ``folder`` against its manifest; returns one line per array checked."""
-    manifest = read_manifest(folder, name, data_dir)
+    manifest = read_manifest(folder, name, data_dir, set_name=set_name)
     lines = []
     for key, entry in manifest["arrays"].items():
         path = folder / entry["file"]

@@ -51,6 +51,44 @@ def fabricate_all(root: Path) -> None:
     fabricate_stocks(root)
     fabricate_kth(root)
     fabricate_bair(root)
+    fabricate_series(root)
+    fabricate_videos(root)
+
+
+def series_csv(path: Path, rows: int, seed: int) -> Path:
+    """An hourly CSV (``time,temp,load``) of two smooth noisy signals."""
+    rng = np.random.default_rng(seed)
+    hours = np.arange(rows)
+    temp = 20 + 5 * np.sin(hours / 7 + seed) + rng.normal(0, 0.2, rows)
+    load = 100 + 30 * np.cos(hours / 5 + seed) + rng.normal(0, 1.0, rows)
+    stamps = np.datetime64("2024-01-01T00:00") + hours.astype("timedelta64[h]")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(["time,temp,load", *(f"{t},{a:.3f},{b:.3f}" for t, a, b in zip(stamps, temp, load))])
+                    + "\n")
+    return path
+
+
+def fabricate_series(root: Path) -> Path:
+    """Prepared ``data=series`` under ``root/series``: two sites of 500 hourly rows."""
+    from vidpred.data.series import prepare
+
+    for k in range(2):
+        series_csv(Path(root) / "raw" / "series" / f"site{k}.csv", 500, k)
+    prepare(Path(root) / "raw" / "series", root)
+    return Path(root) / "series"
+
+
+def fabricate_videos(root: Path, clips: int = 4, frames: int = 40) -> Path:
+    """Prepared ``data=videos`` (the default geometry: 64 x 64 grey) under ``root/videos``, from
+    ``.npy`` clips of a square drifting right."""
+    from vidpred.data.videos import prepare
+
+    src = Path(root) / "raw" / "videos"
+    src.mkdir(parents=True, exist_ok=True)
+    for k in range(clips):
+        np.save(src / f"clip{k}.npy", moving_square_frames(frames, k, width=64, height=64))
+    prepare(src, root)
+    return Path(root) / "videos"
 
 
 YAHOO_HEADER = "Date,Open,High,Low,Close,Adj Close,Volume"

@@ -66,25 +66,33 @@ def _image(frame: np.ndarray) -> np.ndarray:
     return frame[0] if frame.shape[0] == 1 else np.moveaxis(frame[:3], 0, -1)
 
 
-def video_grid(context: np.ndarray, truth: np.ndarray, prediction: np.ndarray, title: str,
+def video_grid(context: np.ndarray, truth: np.ndarray | None, prediction: np.ndarray, title: str,
                path: Path) -> None:
-    """One item: rows truth / prediction / |difference| over the horizon ``(T, C, H, W)``."""
-    horizon = len(truth)
+    """One item: rows truth / prediction / |difference| over the horizon ``(T, C, H, W)``.
+
+    ``truth`` may be shorter than the prediction (a rollout past the known frames) or absent (a
+    prediction with no ground truth): its row and the difference then cover what is known.
+    """
+    horizon = len(prediction)
+    known = 0 if truth is None else min(len(truth), horizon)
+    rows = [("prediction", prediction)] if truth is None else [("truth", truth[:known]), ("prediction", prediction)]
     cols = horizon + 1
-    fig, axes = plt.subplots(3, cols, figsize=(1.1 * cols, 3.6), squeeze=False)
-    difference = np.abs(truth - prediction).mean(axis=1)  # mean over channels: one heat map
-    rows = (("truth", truth), ("prediction", prediction))
+    fig, axes = plt.subplots(len(rows) + (known > 0), cols, figsize=(1.1 * cols, 1.2 * (len(rows) + (known > 0))),
+                             squeeze=False)
     for r, (label, frames) in enumerate(rows):
         axes[r, 0].imshow(_image(context[-1]), cmap="gray", vmin=0, vmax=1)
-        for t in range(horizon):
+        for t in range(len(frames)):
             axes[r, t + 1].imshow(_image(frames[t]), cmap="gray", vmin=0, vmax=1)
         axes[r, 0].set_ylabel(label, fontsize=8)
-    axes[2, 0].axis("off")
+    if known:
+        difference = np.abs(truth[:known] - prediction[:known]).mean(axis=1)  # mean over channels: a heat map
+        axes[-1, 0].axis("off")
+        for t in range(known):
+            axes[-1, t + 1].imshow(difference[t], cmap="magma", vmin=0, vmax=1)
+        axes[-1, 1].set_ylabel("|difference|", fontsize=8)
     for t in range(horizon):
-        axes[2, t + 1].imshow(difference[t], cmap="magma", vmin=0, vmax=1)
         axes[0, t + 1].set_title(f"t+{t + 1}", fontsize=7)
     axes[0, 0].set_title("last seen", fontsize=7)
-    axes[2, 1].set_ylabel("|difference|", fontsize=8)
     for ax in axes.flat:
         ax.set_xticks([])
         ax.set_yticks([])
@@ -99,28 +107,34 @@ def _to_rgb8(frames: np.ndarray) -> np.ndarray:
     return (np.moveaxis(frames, -3, -1) * 255 + 0.5).astype(np.uint8)
 
 
-def video_gif(context: np.ndarray, truth: np.ndarray, prediction: np.ndarray, path: Path,
+def video_gif(context: np.ndarray, truth: np.ndarray | None, prediction: np.ndarray, path: Path,
               scale: int = 2, frame_ms: int = 200) -> None:
-    """Animate items ``(N, T, C, H, W)``: one row per item, columns truth | prediction | |diff|.
+    """Animate items ``(N, T, C, H, W)``: one row per item, columns truth | prediction | |diff|
+    (prediction alone when ``truth`` is None; a shorter truth leaves its later frames blank).
 
     During the context the prediction column shows the observed frames with a blue border; the
     border turns red when the model's own predictions start.
     """
     seen = _to_rgb8(context)
-    true_frames = np.concatenate([seen, _to_rgb8(truth)], axis=1)
     predicted = np.concatenate([seen, _to_rgb8(prediction)], axis=1)
-    difference = np.concatenate([np.zeros_like(seen), _to_rgb8(
-        np.abs(truth - prediction).mean(axis=2, keepdims=True))], axis=1)
-    n, steps, h, w, _ = true_frames.shape
+    columns = [predicted]
+    if truth is not None:
+        known = min(truth.shape[1], prediction.shape[1])
+        blank = np.full_like(predicted[:, : prediction.shape[1] - known], 255)
+        true_frames = np.concatenate([seen, _to_rgb8(truth[:, :known]), blank], axis=1)
+        difference = np.concatenate([np.zeros_like(seen), _to_rgb8(np.abs(
+            truth[:, :known] - prediction[:, :known]).mean(axis=2, keepdims=True)), blank], axis=1)
+        columns = [true_frames, predicted, difference]
+    n, steps, h, w, _ = predicted.shape
     pad = 2
     images = []
     for t in range(steps):
-        canvas = np.full((n * (h + 2 * pad), 3 * (w + 2 * pad), 3), 255, dtype=np.uint8)
+        canvas = np.full((n * (h + 2 * pad), len(columns) * (w + 2 * pad), 3), 255, dtype=np.uint8)
         border = (40, 90, 220) if t < context.shape[1] else (220, 40, 40)
         for i in range(n):
-            for j, frames in enumerate((true_frames, predicted, difference)):
+            for j, frames in enumerate(columns):
                 top, left = i * (h + 2 * pad), j * (w + 2 * pad)
-                if j > 0:
+                if frames is predicted:
                     canvas[top:top + h + 2 * pad, left:left + w + 2 * pad] = border
                 canvas[top + pad:top + pad + h, left + pad:left + pad + w] = frames[i, t]
         canvas = canvas.repeat(scale, axis=0).repeat(scale, axis=1)
@@ -128,6 +142,27 @@ def video_gif(context: np.ndarray, truth: np.ndarray, prediction: np.ndarray, pa
     with atomic_path(path) as tmp:
         images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=frame_ms, loop=0)
+
+
+def forecast_figure(context: np.ndarray, prediction: np.ndarray, truth: np.ndarray | None,
+                    columns: list[str], title: str, path: Path) -> None:
+    """One sequence ``(T, D)``: a panel per channel with the context, the prediction and the truth
+    where it is known."""
+    channels = prediction.shape[1]
+    fig, axes = plt.subplots(channels, 1, figsize=(7, 2.6 * channels), squeeze=False, constrained_layout=True)
+    tc = len(context)
+    future = np.arange(tc, tc + len(prediction))
+    for d, ax in enumerate(axes[:, 0]):
+        ax.plot(np.arange(tc), context[:, d], color="black", label="context")
+        if truth is not None and len(truth):
+            ax.plot(future[: len(truth)], truth[:, d], color="tab:green", label="truth")
+        ax.plot(future, prediction[:, d], color="tab:red", linestyle="--", label="prediction")
+        ax.axvline(tc - 0.5, color="grey", linewidth=0.5)
+        ax.set_ylabel(columns[d] if d < len(columns) else f"channel {d}")
+    axes[0, 0].legend(fontsize=8, loc="best")
+    axes[-1, 0].set_xlabel("step")
+    fig.suptitle(title)
+    save_figure(fig, path)
 
 
 def save_samples(trainer, data, folder: Path, title: str) -> list[Path]:  # noqa: ANN001

@@ -167,6 +167,10 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
         resume_state = load_resume_state(resume_path, settings) if resume_path else None
         experiment = build_experiment(cfg, plain, run_dir, [*callbacks], settings)
         results["choices"] = experiment.choices
+        data = experiment.data
+        # what vidpred.predict needs to treat new inputs as this run's data was treated
+        results["data"] = {"kind": data.kind, "context": data.context, "horizon": data.horizon,
+                           "frame_shape": list(data.frame_shape), **data.meta}
         _save_hydra_files(run_dir, cfg, hydra_files)
         write_json(run_dir / rundir.METRICS, results)
         written = True

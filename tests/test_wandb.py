@@ -212,3 +212,50 @@ def test_sample_images_and_videos_are_logged(tmp_path: Path) -> None:
     assert len(list(media.glob("offline-run-*/files/media/images/samples/*.png"))) == 1
     videos = list(media.glob("offline-run-*/files/media/videos/**/*.gif"))
     assert len(videos) == 1 and videos[0].read_bytes()[:6] == b"GIF89a"
+
+
+def session_records(path: Path) -> list:
+    data = path.read_bytes()
+    return list(_records(data))
+
+
+def test_a_resumed_run_continues_the_same_wandb_run(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+
+    class StopAt:
+        def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
+            if step == 4:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(compose_config(TINY), run_dir, callbacks=[StopAt()])
+    first_id = (run_dir / "wandb" / "vidpred_run_id").read_text().strip()
+    run_experiment(compose_config(TINY), run_dir)  # resumes from last.pt at step 4
+    wandb.teardown()
+    sessions = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(sessions) == 2 and all(path.name == f"run-{first_id}.wandb" for path in sessions)
+    steps = []
+    for path in sessions:
+        records = session_records(path)
+        assert {r.run_id for r in of_type(records, "run")} == {first_id}
+        steps.append([h.step.num for h in of_type(records, "history") if h.HasField("step")])
+    # the interruption came before the dashboard saw step 4; the second session goes on from step 5
+    assert max(steps[0]) == 3 and min(s for s in steps[1] if s > 0) == 5
+
+
+def test_a_wandb_error_mid_run_switches_wandb_off_and_the_run_completes(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    original = WandbLogger.on_train_batch_end
+
+    def failing(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
+        calls["n"] += 1
+        if calls["n"] == 2:  # the dashboard breaks after one logged step
+            self.run.log = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("wandb service died"))
+        original(self, trainer, step, loss)
+
+    monkeypatch.setattr(WandbLogger, "on_train_batch_end", failing)
+    with pytest.warns(UserWarning, match="wandb logging stopped: wandb service died"):
+        results = run_experiment(compose_config(TINY), tmp_path / "run")
+    assert results["status"] == "completed" and calls["n"] == 6  # every step still ran
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"

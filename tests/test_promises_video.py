@@ -1,0 +1,148 @@
+"""Video promises that a test can break: the ConvLSTM's decoder feedback, scheduled sampling across a
+resume, the Moving MNIST test set and the ``standard28`` generator. Tiny sizes throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vidpred.run
+from conftest import SHARED_DATA, compose_config
+from data_fabricate import digit_images, fabricate_mnist, write_gz
+from vidpred.data import build_data
+from vidpred.data.idx import encode_idx
+from vidpred.models.convlstm import Seq2SeqConvLSTM
+from vidpred.run import run_experiment
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread_no_figures():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vidpred.run, "save_samples", lambda *args, **kwargs: [])
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real MNIST test digits from ../shared/data, else fabricated ones in the same format."""
+    if (SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        return SHARED_DATA
+    root = tmp_path_factory.mktemp("data")
+    fabricate_mnist(root, train=0, test=60, test_seq=None)
+    return root
+
+
+def mnist(root: Path, *extra: str) -> list[str]:
+    return ["data=mnist", "data.train_digits=test", "data.test_source=generated", f"paths.data_dir={root}",
+            "data.train_size=16", "data.val_size=4", "data.test_size=8", "data.batch_size=4",
+            "data.num_workers=0", "data.context=3", "data.horizon=3", "trainer.progress=off",
+            "trainer.device=cpu", *extra]
+
+
+# ---------------------------------------------------------------- the test set vs the run seed
+def test_the_moving_mnist_test_set_does_not_depend_on_the_run_seed(tmp_path: Path, mnist_root: Path) -> None:
+    tests = [run_experiment(compose_config(mnist(mnist_root, "model=last", f"seed={seed}")), tmp_path / str(seed))
+             for seed in (0, 7)]
+    assert tests[0]["choices"]["seed"] == 0 and tests[1]["choices"]["seed"] == 7
+    assert tests[0]["test"]["sequences"] == 8
+    assert tests[0]["test"]["mse_per_step"] == tests[1]["test"]["mse_per_step"]
+
+
+# ---------------------------------------------------------------- decoder feedback
+def test_convlstm_decoder_gets_the_last_context_frame_then_its_own_predictions() -> None:
+    torch.manual_seed(0)
+    model = Seq2SeqConvLSTM((1, 8, 8), layers=2, hidden=4, patch_size=2, teacher_forcing=1.0).eval()
+    inputs: list[torch.Tensor] = []
+    model.decoder[0].register_forward_pre_hook(lambda module, args: inputs.append(args[0].detach().clone()))
+    context, target = torch.rand(2, 4, 1, 8, 8), torch.rand(2, 4, 1, 8, 8)
+    with torch.no_grad():
+        prediction = model(context, 4, target=target)  # in eval the target is never fed
+    assert len(inputs) == 4  # the first decoder cell runs once per predicted step
+    assert torch.equal(inputs[0], model._fold(context)[:, -1])
+    folded = model._fold(prediction)
+    for t in range(3):
+        assert torch.equal(inputs[t + 1], folded[:, t]), t
+
+
+# ---------------------------------------------------------------- scheduled sampling across a resume
+class SamplingStep:
+    """Interrupts like Ctrl-C after step ``stop`` (if given); records the sampling count at the end."""
+
+    def __init__(self, stop: int | None = None) -> None:
+        self.stop, self.final = stop, None
+
+    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
+        if step == self.stop:
+            raise KeyboardInterrupt
+
+    def on_fit_end(self, trainer) -> None:  # noqa: ANN001
+        self.final = int(trainer.model.sampling_step)
+
+
+def test_convlstm_scheduled_sampling_continues_after_a_resume(tmp_path: Path, mnist_root: Path) -> None:
+    cfg = compose_config(mnist(mnist_root, "model=convlstm", "model.hidden=4", "model.patch_size=8",
+                               "model.teacher_forcing=0.5", "model.teacher_forcing_decay_steps=6",
+                               "trainer.max_epochs=2", "optim.lr=1e-2"))
+    straight = SamplingStep()
+    expected = run_experiment(cfg, tmp_path / "straight", [straight])
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path / "resumed", [SamplingStep(stop=3)])
+    resumed = SamplingStep()
+    results = run_experiment(cfg, tmp_path / "resumed", [resumed])
+    assert results["train"]["resumed_from_step"] == 3 and results["train"]["steps"] == 8
+    assert straight.final == resumed.final == 8  # one count per training step, the resumed ones included
+    assert results["test"]["mse_per_step"] == expected["test"]["mse_per_step"]
+    assert results["val"]["mse"] == expected["val"]["mse"]
+
+
+# ---------------------------------------------------------------- the standard28 generator
+FREE = 64 - 28  # cells a 28 px digit can take along each axis
+
+
+@pytest.fixture(scope="module")
+def blob() -> np.ndarray:
+    """One data_fabricate digit (a rectangle), made one grey level (100) so that sums show."""
+    digit = digit_images(1, seed=1)[0]
+    return np.where(digit > 0, 100, 0).astype(np.uint8)
+
+
+def standard28_items(root: Path, blob: np.ndarray, num_digits: int, count: int) -> np.ndarray:
+    """``count`` training items ``(20, 64, 64)`` of ``data=mnist data.generator=standard28`` whose
+    digits are all ``blob`` (written as the t10k file; data.train_digits=test trains on 70 % of it)."""
+    write_gz(root / "mnist" / "t10k-images-idx3-ubyte.gz", encode_idx(np.repeat(blob[None], 20, axis=0)))
+    params = dict(context=10, horizon=10, train_size=count, val_size=1, test_size=1, generator="standard28",
+                  num_digits=num_digits, train_digits="test", test_source="generated",
+                  seeds={"train": 21, "val": 22, "test": 23})
+    data = build_data("mnist", params, root)
+    return np.stack([data.train[i].numpy()[:, 0] for i in range(count)])
+
+
+def test_standard28_moves_each_digit_at_one_fixed_speed(tmp_path: Path, blob: np.ndarray) -> None:
+    top, left = np.flatnonzero(blob.any(axis=1))[0], np.flatnonzero(blob.any(axis=0))[0]
+    speed = 0.1 * FREE  # the fixed speed: a tenth of the free range per frame (3.6 pixels)
+    for frames in standard28_items(tmp_path, blob, num_digits=1, count=40):
+        rows = np.array([np.flatnonzero(f.any(axis=1))[0] for f in frames]) - top
+        cols = np.array([np.flatnonzero(f.any(axis=0))[0] for f in frames]) - left
+        assert rows.min() >= 0 and rows.max() <= FREE and cols.min() >= 0 and cols.max() <= FREE
+        steps = np.hypot(np.diff(rows), np.diff(cols))
+        # a step that ends on an edge was cut short by the bounce; the others cover the full speed,
+        # up to the rounding of each coordinate to whole pixels (at most sqrt(2))
+        free = [s for s, r, c in zip(steps, rows[1:], cols[1:]) if r not in (0, FREE) and c not in (0, FREE)]
+        assert len(free) >= 10
+        assert all(speed - 2 ** 0.5 <= s <= speed + 2 ** 0.5 for s in free), free
+        assert abs(np.mean(free) - speed) < 0.3  # measured: item means 3.52 .. 3.69 for 3.6
+
+
+def test_standard28_combines_overlapping_digits_by_max(tmp_path: Path, blob: np.ndarray) -> None:
+    items = standard28_items(tmp_path, blob, num_digits=2, count=40)
+    area = int((blob > 0).sum())
+    lit = (items > 0).sum(axis=(2, 3))
+    assert lit.max() <= 2 * area and (lit < 2 * area).sum() >= 50  # many frames where the two overlap
+    # by max, an overlap keeps the digits' grey level; a sum would show 200 / 255 there
+    np.testing.assert_array_equal(np.unique(items), np.array([0.0, 100 / 255], dtype=np.float32))

@@ -69,6 +69,11 @@ def test_slurm_preset_composes_into_a_submitit_launcher() -> None:
     assert cfg.hydra.callbacks.threads.threads == 6  # threads follow the CPUs asked for
     built = instantiate(launcher)
     assert type(built).__name__ == "SlurmLauncher" and built.params["partition"] == "gpu"
+    # several GPUs per job: one task per GPU, on every node asked for
+    many = compose_with_hydra(["hydra/launcher=slurm", "hydra.launcher.gpus_per_node=4", "hydra.launcher.nodes=2",
+                               "experiment=table2", "hydra.sweep.dir=/scratch/sweep"]).hydra.launcher
+    assert (many.nodes, many.gpus_per_node, many.tasks_per_node) == (2, 4, 4)
+    assert instantiate(many).params["tasks_per_node"] == 4
 
 
 def run_module(module: str, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:

@@ -62,8 +62,25 @@ class MetricAccumulator:
         self.sequences += prediction.shape[0]
         self.frame_numel = math.prod(prediction.shape[2:])
 
+    def _sums(self) -> list[str]:
+        return ["sq_per_step", "abs_per_step"]
+
+    @torch.no_grad()
+    def reduce(self, horizon: int, frame_shape: tuple[int, ...], device: torch.device) -> None:
+        """Add the other ranks' sums to this one's (a data-parallel evaluation: every rank scored its
+        share of the split, some perhaps none), so :meth:`compute` covers the whole split."""
+        from vidpred.distributed import sum_
+
+        for name in self._sums():
+            if getattr(self, name) is None:
+                setattr(self, name, torch.zeros(horizon, dtype=torch.float64, device=device))
+            sum_(getattr(self, name))
+        count = sum_(torch.tensor([float(self.sequences)], dtype=torch.float64, device=device))
+        self.sequences = int(count.item())
+        self.frame_numel = math.prod(frame_shape)
+
     def compute(self) -> dict[str, float | list[float]]:
-        if self.sq_per_step is None or self.abs_per_step is None:
+        if self.sq_per_step is None or self.abs_per_step is None or not self.sequences:
             raise ValueError("no batches were evaluated")
         per_element = self.sequences * self.frame_numel
         mse_per_step = (self.sq_per_step / per_element).tolist()
@@ -140,6 +157,14 @@ class VideoMetricAccumulator(MetricAccumulator):
         if self.ssim_defined:
             ssim = ssim_per_frame(clipped, truth).view(b, t).sum(dim=0).double()
             self.ssim_per_step = ssim if self.ssim_per_step is None else self.ssim_per_step + ssim
+
+    def _sums(self) -> list[str]:
+        return [*super()._sums(), "psnr_per_step", *(["ssim_per_step"] if self.ssim_defined else [])]
+
+    @torch.no_grad()
+    def reduce(self, horizon: int, frame_shape: tuple[int, ...], device: torch.device) -> None:
+        self.ssim_defined = min(frame_shape[-2:]) >= SSIM_WINDOW
+        super().reduce(horizon, frame_shape, device)
 
     def compute(self) -> dict[str, float | list[float]]:
         metrics = super().compute()

@@ -32,7 +32,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import vidpred
-from vidpred import config, rundir
+from vidpred import config, distributed, rundir
+from vidpred.distributed import SINGLE, World
 from vidpred.data import DataSplits, build_data
 from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
 from vidpred.io import atomic_path, write_json
@@ -101,12 +102,14 @@ class Experiment:
 
 
 def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, callbacks: Sequence[Any],
-                     settings: dict[str, Any]) -> Experiment:
+                     settings: dict[str, Any], world: World = SINGLE) -> Experiment:
     require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
     require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     require(isinstance(cfg.evaluate, bool), f"evaluate must be true or false, got {cfg.evaluate!r}")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.trainer.device)
+    if device.type == "cuda" and world.active:
+        device = torch.device("cuda", world.local_rank)  # one GPU per process of the node
     precision = Precision.create(cfg.trainer.precision, device)
     trainer_keys = {k: v for k, v in plain["trainer"].items() if k not in ("name", "device", "precision")}
     trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
@@ -122,31 +125,39 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     model_params = {k: v for k, v in plain["model"].items() if k != "name"}
     model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks,
-                      settings=settings)
+                      settings=settings, world=world)
     choices = {"model": cfg.model.name, "data": cfg.data.name, "layers": cfg.layers, "seed": cfg.seed,
                "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision)}
     return Experiment(data, trainer, trainer_config, choices)
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = (),
-                   hydra_files: dict[str, Any] | None = None) -> dict[str, Any]:
+                   hydra_files: dict[str, Any] | None = None, world: World = SINGLE) -> dict[str, Any]:
     """Train and test one configuration in ``run_dir``; returns the content of ``metrics.json``.
 
     The folder is locked for the whole run. A folder that holds a completed run is never trained
     again (``evaluate=true`` scores it again); a failed attempt never replaces what an earlier one
     wrote. ``hydra_files`` (file name -> config) are written into ``.hydra/`` once the attempt is
     known to be valid; without them the composed config is.
+
+    In a data-parallel run (``world``) every process calls this; rank 0 alone holds the lock and
+    writes files, and the others follow its reading of the folder.
     """
     run_dir = Path(run_dir)
-    with rundir.locked(run_dir):
-        previous = rundir.read_metrics(run_dir)
-        plain = config.to_plain(cfg)
-        settings = rundir.shaping_settings(plain)
-        if previous is not None and previous.get("status") == "completed":
-            return _completed_run(cfg, plain, run_dir, previous, settings, callbacks)
-        require(not cfg.evaluate, f"evaluate=true scores a completed run again, and {run_dir} holds none "
-                                  f"(status: {(previous or {}).get('status', 'no metrics.json')})")
-        return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files)
+    try:
+        with rundir.locked(run_dir) if world.main else contextlib.nullcontext():
+            previous = distributed.broadcast(rundir.read_metrics(run_dir) if world.main else None)
+            plain = config.to_plain(cfg)
+            settings = rundir.shaping_settings(plain)
+            if previous is not None and previous.get("status") == "completed":
+                return _completed_run(cfg, plain, run_dir, previous, settings, callbacks, world)
+            require(not cfg.evaluate, f"evaluate=true scores a completed run again, and {run_dir} holds none "
+                                      f"(status: {(previous or {}).get('status', 'no metrics.json')})")
+            return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files, world)
+    except Exception as exc:
+        if world.active and not world.main:
+            distributed.report_failure(one_line(exc))  # rank 0 writes it into metrics.json
+        raise
 
 
 def _save_hydra_files(run_dir: Path, cfg: DictConfig, hydra_files: dict[str, Any] | None) -> None:
@@ -157,26 +168,33 @@ def _save_hydra_files(run_dir: Path, cfg: DictConfig, hydra_files: dict[str, Any
 
 def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: dict[str, Any] | None,
                settings: dict[str, Any], callbacks: Sequence[Any],
-               hydra_files: dict[str, Any] | None) -> dict[str, Any]:
+               hydra_files: dict[str, Any] | None, world: World) -> dict[str, Any]:
     results: dict[str, Any] = {"status": "running", "error": None, "choices": {}, "started_at": now(),
-                               "process": rundir.holder(), "settings": settings, "versions": versions()}
+                               "process": rundir.holder(), "world_size": world.size, "settings": settings,
+                               "versions": versions()}
     logger: Any = NullLogger()  # until the configured one exists: a bad logger setting is a failed run too
     written = False
+    if previous is not None and previous.get("status") == "running" and world.main:
+        # the lock was free: whoever wrote "running" is gone (killed, out of memory, a node lost)
+        log.warning("the run here before (%s) is gone without a word; it continues from its last checkpoint",
+                    rundir.describe(previous.get("process") or {}))
     try:
         resume_path = resume_checkpoint(cfg.resume, run_dir)
         resume_state = load_resume_state(resume_path, settings) if resume_path else None
-        experiment = build_experiment(cfg, plain, run_dir, [*callbacks], settings)
+        distributed.barrier()  # every rank has read the folder before rank 0 writes into it
+        experiment = build_experiment(cfg, plain, run_dir, [*callbacks], settings, world)
         results["choices"] = experiment.choices
         data = experiment.data
         # what vidpred.predict needs to treat new inputs as this run's data was treated
         results["data"] = {"kind": data.kind, "context": data.context, "horizon": data.horizon,
                            "frame_shape": list(data.frame_shape), **data.meta}
-        _save_hydra_files(run_dir, cfg, hydra_files)
-        write_json(run_dir / rundir.METRICS, results)
-        written = True
-        logger = build_logger(cfg.logger.name, {k: v for k, v in plain["logger"].items() if k != "name"},
-                              run_dir, plain, experiment.choices)
-        experiment.trainer.callbacks.append(logger)
+        if world.main:
+            _save_hydra_files(run_dir, cfg, hydra_files)
+            write_json(run_dir / rundir.METRICS, results)
+            written = True
+            logger = build_logger(cfg.logger.name, {k: v for k, v in plain["logger"].items() if k != "name"},
+                                  run_dir, plain, experiment.choices)
+            experiment.trainer.callbacks.append(logger)
         _train_and_test(cfg, experiment, run_dir, results,
                         (resume_path, resume_state) if resume_path and resume_state else None)
         results["status"] = "completed"
@@ -189,7 +207,7 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
         raise
     finally:
         # An attempt that failed before it started leaves an earlier attempt's files as they were.
-        if written or previous is None:
+        if world.main and (written or previous is None):
             if not written:  # a fresh folder records why its run failed, and with which settings
                 _save_hydra_files(run_dir, cfg, hydra_files)
                 results["choices"] = results["choices"] or _choices_of(cfg)
@@ -222,7 +240,8 @@ def _train_and_test(cfg: DictConfig, experiment: Experiment, run_dir: Path, resu
     results["train"] = summary.as_dict()
     results["params"] = count_parameters(trainer.model)  # after fit: closed-form baselines size their weights there
     _score(experiment, results)
-    save_samples(trainer, data, run_dir / "samples", title=f"{cfg.model.name}, {data.name}, layers={cfg.layers}")
+    if trainer.world.main:
+        save_samples(trainer, data, run_dir / "samples", title=f"{cfg.model.name}, {data.name}, layers={cfg.layers}")
 
 
 def _score(experiment: Experiment, results: dict[str, Any]) -> None:
@@ -237,7 +256,7 @@ def _score(experiment: Experiment, results: dict[str, Any]) -> None:
 
 
 def _completed_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: dict[str, Any],
-                   settings: dict[str, Any], callbacks: Sequence[Any]) -> dict[str, Any]:
+                   settings: dict[str, Any], callbacks: Sequence[Any], world: World) -> dict[str, Any]:
     """A folder whose run completed: never trained again; ``evaluate=true`` scores it again."""
     changed = rundir.differences(previous.get("settings", {}), settings)
     if changed:
@@ -250,14 +269,15 @@ def _completed_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previo
                     "choose another hydra.run.dir or delete the folder", run_dir,
                     "?" if test_mse is None else f"{test_mse:.4g}", run_dir)
         return {**previous, "skipped": True}
-    experiment = build_experiment(cfg, plain, run_dir, callbacks, settings)
+    experiment = build_experiment(cfg, plain, run_dir, callbacks, settings, world)
     if not experiment.trainer.model.trainable:  # baselines keep their fitted weights in last.pt
         last = run_dir / "checkpoints" / checkpoint.LAST
         checkpoint.load_weights(experiment.trainer.model, checkpoint.load(last)["model"], last)
     results = dict(previous)
     _score(experiment, results)  # a failure here leaves metrics.json as it was
     results["evaluated_at"] = now()
-    write_json(run_dir / rundir.METRICS, results)
+    if world.main:
+        write_json(run_dir / rundir.METRICS, results)
     return results
 
 
@@ -267,17 +287,22 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def stop_on_sigterm() -> Iterator[None]:
+def stop_on_signals(world: World) -> Iterator[None]:
     """A scheduler's SIGTERM (time limit, preemption, ``kill``) stops the run like Ctrl-C: the trainer
-    saves last.pt and metrics.json says why, so the run can resume."""
+    saves last.pt and metrics.json says why, so the run can resume. In a data-parallel run SIGTERM and
+    Ctrl-C only ask to stop: every rank stops after the same step (the request travels with the
+    step's sync), so the checkpoint holds one consistent state."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    handler = distributed.request_stop if world.active else _interrupt
+    signals = (signal.SIGTERM, signal.SIGINT) if world.active else (signal.SIGTERM,)
+    previous = {number: signal.signal(number, handler) for number in signals}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
 @hydra.main(version_base="1.3", config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME)
@@ -290,10 +315,14 @@ def hydra_job(cfg: DictConfig) -> float:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     hydra_files = {"config.yaml": cfg, "hydra.yaml": HydraConfig.instance().cfg,
                    "overrides.yaml": OmegaConf.create(list(hydra_cfg.overrides.task))}
+    # A SLURM job with several tasks per sweep job starts here (submitit calls each task's job).
+    opened = distributed.start(distributed.from_environment())
+    world = distributed.current()
+    distributed.quiet_other_ranks(world)
     try:
         config.check_top_level(cfg)
-        with stop_on_sigterm():
-            results = run_experiment(cfg, run_dir, hydra_files=hydra_files)
+        with stop_on_signals(world):
+            results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world)
     except KeyboardInterrupt:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
@@ -302,15 +331,21 @@ def hydra_job(cfg: DictConfig) -> float:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and goes on with the others
         fail(exc)  # here, before Hydra adds its own report of the failed job
-    if results.get("skipped"):
-        print(f"complete already: test mse {results['test']['mse']:.4g} | run folder {run_dir}")
-    else:
-        print(f"test mse {results['test']['mse']:.4g} | run folder {run_dir}")
+    finally:
+        if opened:
+            distributed.finish()
+    if world.main:
+        done = "complete already: " if results.get("skipped") else ""
+        print(f"{done}test mse {results['test']['mse']:.4g} | run folder {run_dir}")
     return results["val"]["mse"]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m vidpred.run``: Hydra's command line, with every user error as one line, exit 2."""
+    """``python -m vidpred.run``: Hydra's command line, with every user error as one line, exit 2.
+
+    Under ``torchrun`` every process comes here: they open the process group first and take rank
+    0's start time and token, so that Hydra names the same run folder on every rank.
+    """
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     # Hydra prints its own multi-line reports and exits 1; with HYDRA_FULL_ERROR it re-raises the
@@ -319,16 +354,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    world = distributed.from_environment()
     try:
+        if world.active:
+            require(not {"-m", "--multirun"} & set(sys.argv[1:]),
+                    "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "
+                    "hydra/launcher=slurm with hydra.launcher.gpus_per_node=N")
+            distributed.start(world)
+            distributed.agree_on_run_stamp()
         hydra_job()
     except KeyboardInterrupt as exc:
         if debug_enabled():
             raise
         hint = str(exc) if str(exc).startswith("run the same") else "run the same command again to resume"
-        print(f"interrupted: {hint}", file=sys.stderr)
+        if world.main:
+            print(f"interrupted: {hint}", file=sys.stderr)
         sys.exit(130)
     except (UserError, DivergedError, HydraException, OmegaConfBaseException, OSError) as exc:
         fail(exc)
+    finally:
+        distributed.finish()
 
 
 def fail(exc: BaseException) -> NoReturn:

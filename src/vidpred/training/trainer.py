@@ -12,16 +12,19 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
 
-from vidpred.data.base import DataSplits
-from vidpred.errors import DivergedError, require
+from vidpred.data.base import ArrayDataset, DataSplits
+from vidpred.distributed import (SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss,
+                                 stop_requested, sum_)
+from vidpred.errors import DivergedError, UserError, require
 from vidpred.io import atomic_path, write_csv
 from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
@@ -33,6 +36,10 @@ from vidpred.training.progress import Progress
 log = logging.getLogger("vidpred")
 
 HISTORY_COLUMNS = ("step", "epoch", "train_loss", "val_mse", "lr", "time")
+
+
+class RankFailed(UserError):
+    """Another process of a data-parallel run failed; this one saved what it could and stopped."""
 
 
 @dataclass
@@ -124,21 +131,31 @@ class TrainSummary:
                 "best_epoch": self.best_epoch, "resumed_from_step": self.resumed_from_step}
 
 
-class EpochSampler(Sampler[int]):
-    """A shuffle that is a pure function of (seed, epoch), started ``skip`` items in.
+class BatchPlan:
+    """The batches of one epoch: a shuffle that is a pure function of (seed, epoch), cut into global
+    batches of ``batch_size``, of which this rank takes its contiguous share, from batch ``skip`` on.
 
-    Resuming mid-epoch regenerates the same permutation and skips what was already trained on.
+    A resume regenerates the same permutation and skips the batches already trained on; data-parallel
+    ranks share out the very batches a single process would train on, so the global batch, and with it
+    the result, does not depend on the number of processes. A rank whose share of a short last batch
+    is empty trains on a copy of one item with weight 0 (every rank must take part in a step).
     """
 
-    def __init__(self, size: int, seed: int, epoch: int = 0, skip: int = 0) -> None:
-        self.size, self.seed, self.epoch, self.skip = size, seed, epoch, skip
-
-    def __iter__(self) -> Iterator[int]:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.size, generator=generator)[self.skip:].tolist())
+    def __init__(self, size: int, batch_size: int, seed: int, epoch: int, skip: int = 0,
+                 world: World = SINGLE) -> None:
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+        order = torch.randperm(size, generator=generator)
+        self.batches = [order[k:k + batch_size] for k in range(skip * batch_size, size, batch_size)]
+        self.world = world
 
     def __len__(self) -> int:
-        return max(0, self.size - self.skip)
+        return len(self.batches)
+
+    def shares(self) -> Iterator[tuple[list[int], int, bool]]:
+        """(this rank's indices, the global batch size, whether the share is a weight-0 stand-in)."""
+        for batch in self.batches:
+            share = batch.tensor_split(self.world.size)[self.world.rank].tolist()
+            yield (share, len(batch), False) if share else ([int(batch[0])], len(batch), True)
 
 
 def batch_limit(total: int, limit: float) -> int:
@@ -151,10 +168,21 @@ def batch_limit(total: int, limit: float) -> int:
 class Trainer:
     def __init__(self, model: Forecaster, data: DataSplits, run_dir: Path, config: TrainerConfig,
                  optim: OptimConfig, loader: LoaderConfig, precision: Precision, seed: int,
-                 callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None) -> None:
+                 callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None,
+                 world: World = SINGLE) -> None:
+        require(loader.batch_size % world.size == 0,
+                f"data.batch_size={loader.batch_size} must divide by the {world.size} processes (it is the "
+                "global batch, shared out among them)")
         self.device = precision.device
         self.model = accelerate(model.to(self.device), self.device, video=data.kind == "video",
                                 channels_last=config.channels_last, compile_model=config.compile)
+        self.world = world
+        # Training goes through DistributedDataParallel when several processes share the run (it
+        # averages the gradients); evaluation, checkpoints and predictions use the model itself.
+        self.train_model: torch.nn.Module = self.model
+        if world.active and model.trainable:
+            self.train_model = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.data = data
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
@@ -169,18 +197,32 @@ class Trainer:
         self.scaler = precision.grad_scaler()
         self.scheduler = None
         self._optim = optim
-        self.progress = Progress(config.progress, config.log_every_n_steps)
+        self.progress = Progress(config.progress if world.main else "off", config.log_every_n_steps)
         self._window: list[float] = []  # train losses since the last history row
         self._position: tuple[int, int] | None = None  # (epoch, batches done) after the last whole step
+        self._step_start: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
+        self._last_position = (0, 0)
+        self._stop = False  # a stop request (SIGTERM to a data-parallel run) seen by every rank
 
     # ---------------------------------------------------------------- data
-    def _loader(self, dataset: Dataset, sampler: Sampler[int] | None = None) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.loader.batch_size, sampler=sampler, shuffle=False,
-                          num_workers=self.loader.num_workers,
-                          pin_memory=self.device.type == "cuda",
-                          # A private generator: creating a loader must not draw from the global
-                          # RNG, or a mid-epoch resume would shift every later random number.
-                          generator=torch.Generator().manual_seed(self.seed))
+    def _batches(self, dataset: Dataset, index_batches: Iterable[list[int]]) -> Iterator[torch.Tensor]:
+        """The items of each index batch, stacked. Items held in one in-memory array are sliced out
+        of it in one go; others come through a DataLoader (worker processes, pinned memory)."""
+        if isinstance(dataset, ArrayDataset) and self.loader.num_workers == 0:
+            for indices in index_batches:
+                yield torch.from_numpy(dataset.array[indices])
+            return
+        yield from DataLoader(dataset, batch_sampler=list(index_batches), num_workers=self.loader.num_workers,
+                              pin_memory=self.device.type == "cuda",
+                              # A private generator: creating a loader must not draw from the global
+                              # RNG, or a mid-epoch resume would shift every later random number.
+                              generator=torch.Generator().manual_seed(self.seed))
+
+    def _in_order(self, size: int, limit: int | None = None) -> list[list[int]]:
+        """Batches of items ``0 .. size-1`` in order (``limit``: at most that many items)."""
+        count = size if limit is None else min(size, limit)
+        step = self.loader.batch_size
+        return [list(range(k, min(k + step, count))) for k in range(0, count, step)]
 
     def train_batches_per_epoch(self) -> int:
         total = math.ceil(len(self.data.train) / self.loader.batch_size)
@@ -200,15 +242,28 @@ class Trainer:
             return None
         return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=max(1, total_steps))
 
-    def train_step(self, batch: torch.Tensor) -> float:
+    def train_step(self, batch: torch.Tensor, global_count: int | None = None, stand_in: bool = False) -> float:
+        """One optimizer step on ``batch`` (this rank's share of a global batch of ``global_count``
+        items); returns the global batch's mean squared error."""
         assert self.optimizer is not None
-        self.model.train()
+        self.train_model.train()
         context, target = self._split(batch)
+        elements = (global_count or len(batch)) * target[0].numel()
         with self.precision.autocast():
-            prediction = self.model(context, self.data.horizon, target=target)
-            loss = torch.nn.functional.mse_loss(prediction.float(), target.float())
+            prediction = self.train_model(context, self.data.horizon, target=target)
+            squared = (prediction.float() - target.float()).square().sum()
+            if stand_in:
+                squared = squared * 0.0
+        # The mean over the global batch: each rank's sum over its share, scaled so that the average
+        # the data-parallel gradient takes over ranks is the gradient of that mean.
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(squared * (self.world.size / elements)).backward()
+        report = torch.stack([squared.detach(), torch.tensor(float(stop_requested()), device=self.device)])
+        total, stop = sum_(report).tolist()  # the step's one host sync, before the weights change
+        value = total / elements
+        if not math.isfinite(value):
+            raise DivergedError(f"training loss became {value} at step {self.summary.steps + 1}; "
+                                "lower optim.lr or set trainer.gradient_clip_val")
         if self.config.gradient_clip_val is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.gradient_clip_val)
@@ -216,27 +271,29 @@ class Trainer:
         self.scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
-        value = loss.item()  # the step's one host sync
-        if not math.isfinite(value):
-            raise DivergedError(f"training loss became {value} at step {self.summary.steps + 1}; "
-                                "lower optim.lr or set trainer.gradient_clip_val")
+        self._stop = stop > 0
         return value
 
     # ---------------------------------------------------------------- checkpoints
-    def _state(self, epoch: int, batches_done: int) -> dict[str, Any]:
+    def _state(self, epoch: int, batches_done: int, rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
             "kind": "last", "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict() if self.optimizer else None,
             "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "epoch": epoch, "batches_done": batches_done, "loss_window": list(self._window),
-            "summary": self.summary.state(), "rng": checkpoint.rng_state(), "settings": self.settings,
+            "summary": self.summary.state(), "settings": self.settings, "world_size": self.world.size,
+            # every rank's generators (they draw scheduled-sampling coins on their own shares)
+            "rng": rng if rng is not None else gather(checkpoint.rng_state()),
         }
 
-    def save_last(self, epoch: int, batches_done: int) -> None:
-        """Write ``last.pt`` and, with it, ``history.csv`` up to the same step."""
-        checkpoint.save(self.checkpoint_dir / checkpoint.LAST, self._state(epoch, batches_done))
-        write_csv(self.run_dir / "history.csv", self.summary.history, HISTORY_COLUMNS)
+    def save_last(self, epoch: int, batches_done: int, rng: list[dict[str, Any]] | None = None) -> None:
+        """Write ``last.pt`` and, with it, ``history.csv`` up to the same step (rank 0; every rank
+        calls it, to hand over its random state)."""
+        state = self._state(epoch, batches_done, rng)
+        if self.world.main:
+            checkpoint.save(self.checkpoint_dir / checkpoint.LAST, state)
+            write_csv(self.run_dir / "history.csv", self.summary.history, HISTORY_COLUMNS)
 
     def _restore(self, path: Path, state: dict[str, Any]) -> tuple[int, int]:
         checkpoint.load_weights(self.model, state["model"], path)
@@ -248,10 +305,16 @@ class Trainer:
         self.summary = TrainSummary(**state["summary"])
         self._window = list(state["loss_window"])
         self.summary.resumed_from_step = self.summary.steps
-        checkpoint.set_rng_state(state["rng"])
+        saved = state["rng"]
+        if len(saved) != self.world.size:
+            log.warning("resuming %d process(es) from a checkpoint that holds the random state of %d (saved by "
+                        "another number of processes, or after one failed): the batches are the same, every "
+                        "process continues rank 0's random numbers (scheduled-sampling draws differ from an "
+                        "uninterrupted run; without teacher forcing nothing else draws)", self.world.size, len(saved))
+        checkpoint.set_rng_state(saved[self.world.rank] if len(saved) == self.world.size else saved[0])
         own_best = self.checkpoint_dir / checkpoint.BEST
         their_best = path.parent / checkpoint.BEST
-        if their_best.is_file() and not own_best.is_file():
+        if self.world.main and their_best.is_file() and not own_best.is_file():
             # resume=PATH into a new folder: the best weights so far belong to this run's history
             with atomic_path(own_best) as tmp:
                 shutil.copyfile(their_best, tmp)
@@ -260,6 +323,7 @@ class Trainer:
 
     def load_best(self) -> Path:
         """Load the best-by-validation weights (falls back to the current ones when none exist)."""
+        barrier()  # rank 0 may have written them just now
         path = self.checkpoint_dir / checkpoint.BEST
         if path.exists():
             checkpoint.load_weights(self.model, checkpoint.load(path)["model"], path)
@@ -277,8 +341,10 @@ class Trainer:
         val = metrics["mse"]
         if self.summary.best_val_mse is None or val < self.summary.best_val_mse:
             self.summary.best_val_mse, self.summary.best_epoch = val, epoch + 1
-            checkpoint.save(self.checkpoint_dir / checkpoint.BEST,
-                            {"kind": "best", "model": self.model.state_dict(), "epoch": epoch + 1, "val_mse": val})
+            if self.world.main:
+                checkpoint.save(self.checkpoint_dir / checkpoint.BEST,
+                                {"kind": "best", "model": self.model.state_dict(), "epoch": epoch + 1,
+                                 "val_mse": val})
         self.summary.history.append({"step": self.summary.steps, "epoch": epoch + 1, "val_mse": val,
                                      "lr": self._lr(), "time": round(self.summary.seconds, 3)})
         self._notify("on_validation_end", epoch + 1, metrics)
@@ -291,7 +357,7 @@ class Trainer:
         """Train (or fit a baseline), validating each epoch; resume from a loaded ``last.pt``
         (its path and content) if given."""
         if not self.model.trainable:
-            self.model.fit((batch for batch in self._loader(self.data.train)), self.data.context)
+            self.model.fit(self._batches(self.data.train, self._in_order(len(self.data.train))), self.data.context)
             self._validate(0)
             self.save_last(0, 0)
             self._notify("on_fit_end")
@@ -312,29 +378,54 @@ class Trainer:
                 log.info("interrupted: saved %s; run again in the same folder to resume",
                          self.checkpoint_dir / checkpoint.LAST)
             raise
+        except RuntimeError as exc:
+            peer = failure_of_another_rank() if self.world.active else None
+            if not self.world.active or (peer is None and not is_peer_loss(exc)):
+                raise
+            self._save_after_peer_loss()
+            raise RankFailed(f"{peer or 'another process stopped without a word (killed?)'}; the run stopped "
+                             "here and continues from its last.pt when started again") from exc
         self._notify("on_fit_end")
         return self.summary
 
+    def _save_after_peer_loss(self) -> None:
+        """Another rank is gone mid-step: this rank's weights are still those before the step (the step
+        waits for every rank before it changes them), so last.pt is written from the step's start."""
+        if self._position is not None:
+            self.save_last(*self._position, rng=[checkpoint.rng_state()])
+        elif self._step_start is not None:
+            rng, buffers = self._step_start
+            with torch.no_grad():
+                for name, value in self.model.named_buffers():
+                    value.copy_(buffers[name])
+            self.save_last(*self._last_position, rng=[rng])
+        else:
+            return
+        log.info("saved %s after another process failed", self.checkpoint_dir / checkpoint.LAST)
+
     def _train_epochs(self, start_epoch: int, skip_batches: int, per_epoch: int) -> None:
         stopped = self.config.max_steps > 0 and self.summary.steps >= self.config.max_steps
+        self._last_position = (start_epoch, skip_batches)
         for epoch in range(start_epoch, self.config.max_epochs):
             if stopped:
                 break
-            sampler = EpochSampler(len(self.data.train), self.seed, epoch,
-                                   skip=skip_batches * self.loader.batch_size)
-            batch_index, skip_batches = skip_batches, 0
+            plan = BatchPlan(len(self.data.train), self.loader.batch_size, self.seed, epoch,
+                             skip=skip_batches, world=self.world)
+            shares = list(plan.shares())[:max(0, per_epoch - skip_batches)]
+            batch_index, skip_batches = per_epoch - len(shares), 0
             tick = time.perf_counter()
             epoch_samples, epoch_seconds = 0, 0.0  # the bar shows the epoch's average rate
-            for batch in self._loader(self.data.train, sampler):
-                if batch_index >= per_epoch:
-                    break
+            for batch, (_, global_count, stand_in) in zip(self._batches(self.data.train, (s[0] for s in shares)), shares):
                 self._position = None
-                loss = self.train_step(batch)
+                if self.world.active:  # what a peer's failure mid-step must roll back to
+                    self._step_start = (checkpoint.rng_state(),
+                                        {n: b.detach().clone() for n, b in self.model.named_buffers()})
+                loss = self.train_step(batch, global_count, stand_in)
                 batch_index += 1
                 now = time.perf_counter()
-                self._record_step(epoch, batch_index / per_epoch, loss, len(batch), now - tick)
-                self._position = (epoch, batch_index)
-                epoch_samples += len(batch)
+                self._record_step(epoch, batch_index / per_epoch, loss, global_count, now - tick)
+                self._position = self._last_position = (epoch, batch_index)
+                epoch_samples += global_count
                 epoch_seconds += now - tick
                 self.progress.update(epoch, self.config.max_epochs, batch_index, per_epoch,
                                      self.summary.steps, loss, epoch_samples / max(epoch_seconds, 1e-9))
@@ -343,6 +434,8 @@ class Trainer:
                 if every and self.summary.steps % every == 0 and not stopped and batch_index < per_epoch:
                     self.save_last(epoch, batch_index)
                 self._notify("on_train_batch_end", self.summary.steps, loss)
+                if self._stop:  # every rank saw the same request in the step's sync: all stop here
+                    raise KeyboardInterrupt("stop requested")
                 if stopped:
                     break
                 tick = time.perf_counter()
@@ -351,7 +444,7 @@ class Trainer:
             metrics = self._validate(epoch)
             self.progress.end_epoch(f"epoch {epoch + 1}: train loss {self.summary.final_loss:.4g}, "
                                     f"val mse {metrics['mse']:.4g}")
-            self._position = (epoch + 1, 0) if finished else (epoch, batch_index)
+            self._position = self._last_position = (epoch + 1, 0) if finished else (epoch, batch_index)
             self.save_last(*self._position)
 
     def _record_step(self, epoch: int, epoch_fraction: float, loss: float, samples: int,
@@ -371,19 +464,23 @@ class Trainer:
     # ---------------------------------------------------------------- evaluation
     @torch.no_grad()
     def evaluate(self, split: str, limit: float = 1.0) -> dict[str, Any]:
-        """Metrics of the current weights on ``split`` (``train``, ``val`` or ``test``)."""
+        """Metrics of the current weights on ``split`` (``train``, ``val`` or ``test``): the first
+        ``limit`` batches; with several processes each scores a contiguous share and the sums are
+        added up, so every item counts once whatever the number of processes."""
         dataset = self.data.split(split)
-        loader = self._loader(dataset)
-        batches = batch_limit(len(loader), limit)
+        batches = batch_limit(math.ceil(len(dataset) / self.loader.batch_size), limit)
+        count = min(len(dataset), batches * self.loader.batch_size)
+        share = torch.arange(count).tensor_split(self.world.size)[self.world.rank].tolist()
+        index_batches = [share[k:k + self.loader.batch_size] for k in range(0, len(share), self.loader.batch_size)]
         accumulator = make_accumulator(self.data.kind)
         self.model.eval()
-        for index, batch in enumerate(loader):
-            if index >= batches:
-                break
+        for batch in self._batches(dataset, index_batches):
             context, target = self._split(batch)
             with self.precision.autocast():
                 prediction = self.model(context, self.data.horizon)
             accumulator.update(prediction.float(), target)
+        if self.world.active:
+            accumulator.reduce(self.data.horizon, self.data.frame_shape, self.device)
         return accumulator.compute()
 
     @torch.no_grad()

@@ -1,0 +1,219 @@
+"""Data parallelism on PyTorch's own engine: one process per device, started by ``torchrun`` (or by a
+SLURM job with several tasks), found from the environment those set.
+
+- :func:`from_environment` reads ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` (torchrun), or translates
+  SLURM's task layout (``SLURM_PROCID``, ``SLURM_NTASKS``, ``SLURM_LOCALID``, the job's first node as
+  the rendezvous) into the same variables.
+- :func:`start` opens the process group: NCCL on CUDA (one GPU per local rank), Gloo on the CPU.
+- Rank 0 alone writes files and logs; the others print nothing but errors (:func:`quiet_other_ranks`).
+- Everything the ranks must agree on goes through a collective here: the run folder's name
+  (:func:`agree_on_run_stamp`), a stop request and sums of metrics (:func:`sum_`),
+  and a failing rank's message, left in the rendezvous store (:func:`report_failure`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+log = logging.getLogger("vidpred")
+
+ERROR_KEY = "vidpred/error"
+DEFAULT_PORT = 29500
+
+
+@dataclass(frozen=True)
+class World:
+    """This process's place among the processes of one run."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.size > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+SINGLE = World()
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list: ``gpu[03-05,07],cpu1`` -> ``gpu03``."""
+    head = re.match(r"([^,\[]+)(\[([^\]]+)\])?", nodelist.strip())
+    if head is None:
+        raise ValueError(f"cannot read the SLURM node list {nodelist!r}")
+    if head.group(3) is None:
+        return head.group(1)
+    first = head.group(3).split(",")[0].split("-")[0]
+    return head.group(1) + first
+
+
+def slurm_environment(env: dict[str, str]) -> dict[str, str]:
+    """torchrun's variables for a SLURM job with several tasks (one per GPU), from SLURM's own."""
+    job = env.get("SLURM_JOB_ID", "0")
+    return {
+        "RANK": env["SLURM_PROCID"],
+        "WORLD_SIZE": env["SLURM_NTASKS"],
+        "LOCAL_RANK": env.get("SLURM_LOCALID", "0"),
+        "LOCAL_WORLD_SIZE": env.get("SLURM_NTASKS_PER_NODE", env["SLURM_NTASKS"]).split("(")[0],
+        "MASTER_ADDR": env.get("MASTER_ADDR") or first_host(env.get("SLURM_JOB_NODELIST", "localhost")),
+        # a port of its own per job, so two jobs on one node never meet
+        "MASTER_PORT": env.get("MASTER_PORT") or str(20000 + int(re.sub(r"\D", "", job) or 0) % 20000),
+    }
+
+
+def from_environment(env: dict[str, str] | None = None) -> World:
+    """The world torchrun or SLURM set up for this process (a single process otherwise)."""
+    real = env is None
+    env = dict(os.environ if real else env)
+    if "RANK" not in env and int(env.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in env:
+        translated = slurm_environment(env)
+        env.update(translated)
+        if real:  # the process group reads the rendezvous address from the environment
+            os.environ.update(translated)
+    if "RANK" not in env or int(env.get("WORLD_SIZE", "1")) <= 1:
+        return SINGLE
+    return World(rank=int(env["RANK"]), size=int(env["WORLD_SIZE"]), local_rank=int(env.get("LOCAL_RANK", "0")))
+
+
+def start(world: World) -> bool:
+    """Join the process group of ``world``; True if this call opened it. With CUDA, NCCL carries
+    CUDA tensors (one GPU per local rank) and Gloo the CPU ones, so a run on either device works."""
+    if not world.active or dist.is_initialized():
+        return False
+    if torch.cuda.is_available():
+        torch.cuda.set_device(world.local_rank)
+        backend = "cpu:gloo,cuda:nccl"
+    else:
+        backend = "gloo"
+    dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size,
+                            timeout=timedelta(minutes=30))
+    return True
+
+
+def finish() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def current() -> World:
+    """The world of the open process group (a single process when none is open)."""
+    if not dist.is_initialized():
+        return SINGLE
+    return World(rank=dist.get_rank(), size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def broadcast(value: Any) -> Any:
+    """Rank 0's ``value`` on every rank."""
+    if not dist.is_initialized():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def gather(value: Any) -> list[Any]:
+    """Every rank's ``value``, in rank order (on every rank)."""
+    if not dist.is_initialized():
+        return [value]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, value)
+    return out
+
+
+def sum_(tensor: torch.Tensor) -> torch.Tensor:
+    """The sum of ``tensor`` over the ranks (in place, also returned)."""
+    if dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def agree_on_run_stamp() -> None:
+    """Every rank names the run folder with rank 0's start time and token."""
+    from vidpred import config
+
+    config.share_run_stamp(*broadcast((config.run_started(), config.run_token())))
+
+
+def quiet_other_ranks(world: World) -> None:
+    """Ranks other than 0 log errors only and write no log file: rank 0 speaks for the run."""
+    if world.main:
+        return
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, logging.FileHandler):
+            root.removeHandler(handler)
+            handler.close()
+        else:
+            handler.setLevel(logging.ERROR)
+
+
+def report_failure(message: str) -> None:
+    """Leave this rank's failure in the rendezvous store, where rank 0 reads it for metrics.json."""
+    store = _store()
+    if store is not None:
+        try:
+            store.set(ERROR_KEY, f"rank {dist.get_rank()} on {socket.gethostname()}: {message}")
+        except RuntimeError:  # the store went with rank 0: nothing to tell
+            pass
+
+
+def failure_of_another_rank() -> str | None:
+    """What another rank reported before it failed, if anything."""
+    store = _store()
+    if store is None:
+        return None
+    try:
+        return store.get(ERROR_KEY).decode() if store.check([ERROR_KEY]) else None
+    except RuntimeError:
+        return None
+
+
+def _store() -> Any:
+    if not dist.is_initialized():
+        return None
+    from torch.distributed import distributed_c10d
+
+    return distributed_c10d._get_default_store()
+
+
+# ---------------------------------------------------------------- stopping together
+_stop = threading.Event()
+
+
+def request_stop(signum: int = 0, frame: object = None) -> None:
+    """A signal handler for data-parallel runs: stop at the end of the current step, on every rank at
+    once (the request travels with the step's sync), instead of wherever each rank happens to be."""
+    _stop.set()
+
+
+def stop_requested() -> bool:
+    return _stop.is_set()
+
+
+PEER_LOSS = ("connection closed by peer", "connection reset by peer", "broken pipe", "socket timeout",
+             "nccl communicator was aborted", "watchdog caught collective operation timeout")
+
+
+def is_peer_loss(exc: BaseException) -> bool:
+    """Whether a collective failed because another process went away."""
+    return any(marker in str(exc).lower() for marker in PEER_LOSS)

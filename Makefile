@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 	@if ! $(PY) -c "import torch" 2>/dev/null; then \
 	  if [ -n "$(TORCH_WHEEL)" ]; then $(PY) -m pip install -q "$(TORCH_WHEEL)"; \
 	  else $(PY) -m pip install -q "torch>=2.3"; fi; fi
-	$(PY) -m pip install -q -e ".[dev,video,cluster]"
+	$(PY) -m pip install -q -e ".[dev,video,cluster,search]"
 	touch $@
 
 install: $(VENV)/.installed ## create the virtualenv and install vidpred with its test tools

@@ -94,9 +94,11 @@ def unreachable(base_url: str, timeout: float) -> str | None:
 
 
 def sweep_group(run_dir: Path) -> str | None:
-    """The sweep a run belongs to: Hydra writes ``multirun.yaml`` into the sweep folder."""
+    """The sweep (or search) a run belongs to, named after its folder."""
+    from vidpred.rundir import is_sweep_folder
+
     sweep = run_dir.resolve().parent
-    return f"{sweep.parent.name}/{sweep.name}" if (sweep / "multirun.yaml").is_file() else None
+    return f"{sweep.parent.name}/{sweep.name}" if is_sweep_folder(sweep) else None
 
 
 class WandbLogger(NullLogger):

@@ -101,6 +101,15 @@ def holder_alive(run_dir: Path) -> bool:
         os.close(fd)
 
 
+SWEEP_MARKERS = ("multirun.yaml",             # Hydra's basic sweeper
+                 "optuna.db", "optimization_results.yaml")  # the Optuna search's study and result
+
+
+def is_sweep_folder(folder: Path) -> bool:
+    """Whether ``folder`` holds a sweep's or a search's jobs."""
+    return any((folder / marker).is_file() for marker in SWEEP_MARKERS)
+
+
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
     """The folder's ``metrics.json`` as a dict, or None when there is none (or it is not a JSON object)."""
     path = run_dir / METRICS

@@ -16,6 +16,7 @@ import pandas as pd
 from vidpred.io import atomic_path
 from vidpred.report import figures
 from vidpred.report.collect import ReportError, RunRecord, collect, tidy_frame
+from vidpred.report.search import objective_figure, searches, section
 from vidpred.report.study import OPENSTL_MMNIST_MSE_FRAME, STUDY_TABLES
 from vidpred.report.tables import Grid, pivot, study_table
 
@@ -89,6 +90,9 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
     grid, records = pivot(runs, rows, cols, metric)
     report.tables["pivot"] = _write_table(out, "pivot", grid, records)
     sections.append(f"## All runs: {grid.title}\n\n{grid.markdown()}")
+    for found in searches(runs):
+        figure = objective_figure(found, out / "figures") if with_figures else None
+        sections.append(section(found, figure))
 
     if with_figures:
         folder = out / "figures"

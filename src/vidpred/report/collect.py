@@ -60,8 +60,8 @@ class RunRecord:
 
     @property
     def sweep(self) -> str:
-        """Name of the sweep folder holding the run (Hydra writes multirun.yaml there)."""
-        return self.path.parent.name if (self.path.parent / "multirun.yaml").is_file() else ""
+        """Name of the sweep or search folder holding the run."""
+        return self.path.parent.name if rundir.is_sweep_folder(self.path.parent) else ""
 
     def history(self) -> pd.DataFrame | None:
         path = self.path / "history.csv"

@@ -17,6 +17,8 @@ Video (:class:`VideoMetricAccumulator`) adds, on predictions clipped to [0, 1]:
   over channels, then over frames and sequences. Same as scikit-image's ``structural_similarity(
   gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1)``.
 - ``psnr_per_step`` / ``ssim_per_step``: the same, one value per predicted step.
+- ``lpips`` / ``lpips_per_step`` (``metrics.lpips=true``): the AlexNet-lin LPIPS v0.1 distance of each
+  frame (:mod:`vidpred.lpips`), averaged like psnr and ssim.
 
 Both are computed in batches on the model's device; only the per-step sums leave it.
 """
@@ -134,13 +136,16 @@ def ssim_per_frame(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 class VideoMetricAccumulator(MetricAccumulator):
-    """:class:`MetricAccumulator` plus per-step sums of PSNR and SSIM for ``(B, T, C, H, W)`` video."""
+    """:class:`MetricAccumulator` plus per-step sums of PSNR and SSIM (and LPIPS, given its network)
+    for ``(B, T, C, H, W)`` video."""
 
-    def __init__(self) -> None:
+    def __init__(self, lpips: torch.nn.Module | None = None) -> None:
         super().__init__()
         self.psnr_per_step: torch.Tensor | None = None
         self.ssim_per_step: torch.Tensor | None = None
         self.ssim_defined = True
+        self.lpips = lpips
+        self.lpips_per_step: torch.Tensor | None = None
 
     @torch.no_grad()
     def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
@@ -157,9 +162,13 @@ class VideoMetricAccumulator(MetricAccumulator):
         if self.ssim_defined:
             ssim = ssim_per_frame(clipped, truth).view(b, t).sum(dim=0).double()
             self.ssim_per_step = ssim if self.ssim_per_step is None else self.ssim_per_step + ssim
+        if self.lpips is not None:
+            distance = self.lpips(clipped, truth).view(b, t).sum(dim=0).double()
+            self.lpips_per_step = distance if self.lpips_per_step is None else self.lpips_per_step + distance
 
     def _sums(self) -> list[str]:
-        return [*super()._sums(), "psnr_per_step", *(["ssim_per_step"] if self.ssim_defined else [])]
+        return [*super()._sums(), "psnr_per_step", *(["ssim_per_step"] if self.ssim_defined else []),
+                *(["lpips_per_step"] if self.lpips is not None else [])]
 
     @torch.no_grad()
     def reduce(self, horizon: int, frame_shape: tuple[int, ...], device: torch.device) -> None:
@@ -176,9 +185,13 @@ class VideoMetricAccumulator(MetricAccumulator):
             metrics.update(ssim=sum(ssim_per_step) / len(ssim_per_step), ssim_per_step=ssim_per_step)
         else:
             log.warning("frames smaller than the %d-pixel SSIM window: ssim is not reported", SSIM_WINDOW)
+        if self.lpips_per_step is not None:
+            lpips_per_step = (self.lpips_per_step / self.sequences).tolist()
+            metrics.update(lpips=sum(lpips_per_step) / len(lpips_per_step), lpips_per_step=lpips_per_step)
         return metrics
 
 
-def make_accumulator(kind: str) -> MetricAccumulator:
-    """The metrics of a data kind: ``video`` adds PSNR and SSIM to the error metrics."""
-    return VideoMetricAccumulator() if kind == "video" else MetricAccumulator()
+def make_accumulator(kind: str, lpips: torch.nn.Module | None = None) -> MetricAccumulator:
+    """The metrics of a data kind: ``video`` adds PSNR and SSIM (and LPIPS with its network) to the
+    error metrics."""
+    return VideoMetricAccumulator(lpips) if kind == "video" else MetricAccumulator()

@@ -32,6 +32,8 @@ from vidpred.data.store import DATA_DIR_ENV, default_root
 from vidpred.errors import ConfigError, DataError, exit_on_user_error
 
 LOADER_KEYS = ("batch_size", "num_workers")
+# Files a run needs besides data sets: name -> module with download(data_dir, mirror) and verify(data_dir)
+ASSETS = {"lpips": "vidpred.lpips"}  # the LPIPS metric's pretrained weights
 
 
 def compose_data(name: str, data_dir: Path, set_name: str | None, overrides: Sequence[str]) -> dict[str, Any]:
@@ -139,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
                                 description="Get, convert, check and look at data sets.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    names = ", ".join(sorted(families()))
+    names = ", ".join([*sorted(families()), *ASSETS])
 
     def add(command: str, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(command, help=help_text)
@@ -151,7 +153,7 @@ def parser() -> argparse.ArgumentParser:
                              "the family's name)")
         return sp
 
-    sp = add("download", "fetch the public files, checked, into the data folder")
+    sp = add("download", "fetch the public files, checked, into the data folder (also: lpips, the LPIPS weights)")
     sp.add_argument("--mirror", default=None, help="base URL serving the same file names")
     sp.add_argument("--tickers", default=None, help="stocks: comma-separated tickers (default: all eight)")
     sp = add("prepare", "convert files you have into the data folder (compact arrays + manifest)")
@@ -188,8 +190,15 @@ def _needs(chosen: DataFamily, command: str) -> Callable[..., list[str]]:
 
 
 def run(args: argparse.Namespace) -> list[str]:
-    chosen = family(args.name)
     data_dir = args.data_dir if args.data_dir is not None else default_root()
+    if args.name in ASSETS:
+        import importlib
+
+        if args.command not in ("download", "verify"):
+            raise ConfigError(f"{args.name} holds weights, not a data set: it can download and verify")
+        module = importlib.import_module(ASSETS[args.name])
+        return module.download(data_dir, args.mirror) if args.command == "download" else module.verify(data_dir)
+    chosen = family(args.name)
     if args.command in ("show", "bench"):
         data, loader_keys = build_from_config(args.name, data_dir, args.set_name, args.overrides)
         if args.command == "show":

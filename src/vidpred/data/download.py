@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidpred.data.store import atomic_dir
+from vidpred.data.store import atomic_dir, sha256_file
 from vidpred.errors import DataError
 
 CHUNK = 1 << 16
@@ -37,12 +37,14 @@ class Remote:
     filename: str
     size: int | None = None
     md5: str | None = None
+    sha256: str | None = None
 
     def with_mirror(self, mirror: str | None) -> Remote:
         """The same file from ``mirror`` (a base URL that replaces everything before the file name)."""
         if not mirror:
             return self
-        return Remote(mirror.rstrip("/") + "/" + self.url.rsplit("/", 1)[-1], self.filename, self.size, self.md5)
+        return Remote(mirror.rstrip("/") + "/" + self.url.rsplit("/", 1)[-1], self.filename, self.size, self.md5,
+                      self.sha256)
 
 
 class Progress:
@@ -150,6 +152,8 @@ def _check(remote: Remote, part: Path) -> None:
         problem = f"size {size} bytes, expected {remote.size}"
     elif remote.md5 is not None and (found := md5_file(part)) != remote.md5:
         problem = f"checksum mismatch (md5 {found}, expected {remote.md5})"
+    elif remote.sha256 is not None and (found := sha256_file(part)) != remote.sha256:
+        problem = f"checksum mismatch (sha256 {found}, expected {remote.sha256})"
     if problem:
         part.unlink()
         raise DataError(f"{remote.url}: {problem}; the download was deleted; try again or use --mirror URL")

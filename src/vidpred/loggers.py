@@ -196,7 +196,8 @@ class WandbLogger(NullLogger):
     def on_train_batch_end(self, trainer: Any, step: int, loss: float) -> None:
         self._step = max(self._step, step)
         if step % self.log_every_n_steps == 0:
-            self._guard(lambda: self.run.log({"train/loss": loss}, step=step))
+            extra = {f"train/{k}": v for k, v in getattr(trainer, "step_values", {}).items() if k != "train_loss"}
+            self._guard(lambda: self.run.log({"train/loss": loss, **extra}, step=step))
 
     def on_validation_end(self, trainer: Any, epoch: int, metrics: dict[str, Any]) -> None:
         values = {f"val/{k}": v for k, v in metrics.items() if isinstance(v, (int, float))}

@@ -44,7 +44,8 @@ from vidpred.registry import call_with_config
 from vidpred.seeding import seed_everything
 from vidpred.training import checkpoint
 from vidpred.training.precision import Precision, resolve_device
-from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+from vidpred.training.objectives import LossConfig
+from vidpred.training.trainer import LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig
 
 log = logging.getLogger("vidpred")
 
@@ -125,10 +126,25 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     model_params = {k: v for k, v in plain["model"].items() if k != "name"}
     model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks,
-                      settings=settings, world=world)
+                      settings=settings, world=world, loss=call_with_config(LossConfig, plain["loss"], prefix="loss"),
+                      lpips=build_lpips(call_with_config(MetricsConfig, plain["metrics"], prefix="metrics"),
+                                        data, plain["paths"]["data_dir"], device))
     choices = {"model": cfg.model.name, "data": cfg.data.name, "layers": cfg.layers, "seed": cfg.seed,
-               "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision)}
+               "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision), "loss": cfg.loss.name}
     return Experiment(data, trainer, trainer_config, choices)
+
+
+def build_lpips(metrics: MetricsConfig, data: DataSplits, data_dir: str, device: torch.device) -> torch.nn.Module | None:
+    """The LPIPS network when ``metrics.lpips`` is on: video frames of at least its minimum size."""
+    if not metrics.lpips:
+        return None
+    from vidpred import lpips
+
+    require(data.kind == "video", f"metrics.lpips=true scores video frames; data={data.name} holds sequences")
+    require(min(data.frame_shape[-2:]) >= lpips.MIN_SIZE,
+            f"metrics.lpips=true needs frames of at least {lpips.MIN_SIZE} x {lpips.MIN_SIZE} pixels (AlexNet's "
+            f"strides); data={data.name} has {data.frame_shape[-2]} x {data.frame_shape[-1]}")
+    return lpips.load_lpips(lpips.weights_folder(data_dir, metrics.lpips_weights), device)
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = (),

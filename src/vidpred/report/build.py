@@ -97,7 +97,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
     if with_figures:
         folder = out / "figures"
         report.figures = [*figures.loss_curves(runs, folder), *figures.per_step_curves(runs, folder),
-                          *figures.sample_panels(runs, folder)]
+                          *figures.sample_panels(runs, folder), *figures.loss_comparison(runs, folder)]
     _write_text(report.markdown, _report_markdown(paths, runs, sections, report))
     return report
 
@@ -130,7 +130,8 @@ def _report_markdown(paths: Sequence[str | Path], runs: Sequence[RunRecord], sec
     lines.append("")
     if report.figures:
         lines.append("## Figures\n")
-        titles = {"loss": "Training loss", "per": "Test MSE per predicted step", "samples": "Sample predictions"}
+        titles = {"loss": "Training loss", "per": "Test MSE per predicted step", "samples": "Sample predictions",
+                  "losses": "The same test item, trained with different losses"}
         for prefix, title in titles.items():
             chosen = [f for f in report.figures if f.name.startswith(prefix + "_")]
             if chosen:

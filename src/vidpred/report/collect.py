@@ -128,7 +128,7 @@ def _choices_from_hydra(folder: Path) -> dict[str, Any]:
         node = config.get(group)
         return node.get("name") if isinstance(node, dict) else choices.get(group)
 
-    return {"model": name("model"), "data": name("data"), "layers": config.get("layers"),
+    return {"model": name("model"), "data": name("data"), "loss": name("loss"), "layers": config.get("layers"),
             "seed": config.get("seed"), "trainer": name("trainer"),
             "precision": str(as_mapping(config.get("trainer")).get("precision", ""))}
 

@@ -23,7 +23,9 @@ from vidpred.report.study import BASELINES  # noqa: E402
 
 def _label(run: RunRecord) -> str:
     model = run.choices.get("model")
-    return str(model) if model in BASELINES else f"{model} l{run.choices.get('layers')}"
+    label = str(model) if model in BASELINES else f"{model} l{run.choices.get('layers')}"
+    loss = run.choices.get("loss") or "mse"
+    return label if loss == "mse" else f"{label} ({loss})"
 
 
 def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -112,14 +114,40 @@ def sample_panels(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
             if images and layers not in per_model[model]:
                 per_model[model][layers] = images[0]
         for model, by_layers in sorted(per_model.items()):
-            panels = sorted(by_layers.items())
-            fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4.2 * len(panels)), squeeze=False)
-            for ax, (layers, image) in zip(axes[:, 0], panels):
-                ax.imshow(mpimg.imread(image))
-                ax.axis("off")
-                ax.set_title(model if layers == 0 else f"{model}, {layers} layer{'s' if layers != 1 else ''}")
-            fig.suptitle(f"sample test predictions, {data}")
-            path = folder / f"samples_{data}_{model}.png"
-            save_figure(fig, path)
-            written.append(path)
+            panels = [(model if layers == 0 else f"{model}, {layers} layer{'s' if layers != 1 else ''}", image)
+                      for layers, image in sorted(by_layers.items())]
+            written.append(_stack(panels, f"sample test predictions, {data}", folder / f"samples_{data}_{model}.png"))
+    return written
+
+
+def _stack(panels: Sequence[tuple[str, Path]], title: str, path: Path) -> Path:
+    """Images one above the other, each with its title."""
+    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4.2 * len(panels)), squeeze=False)
+    for ax, (label, image) in zip(axes[:, 0], panels):
+        ax.imshow(mpimg.imread(image))
+        ax.axis("off")
+        ax.set_title(label)
+    fig.suptitle(title)
+    save_figure(fig, path)
+    return path
+
+
+def loss_comparison(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
+    """Per sweep and data set whose runs trained with different losses (loss=mse, loss=adversarial):
+    the same test item as each loss's run predicted it, one above the other (same model and layers)."""
+    groups: dict[tuple[str, str, str, object], dict[str, RunRecord]] = defaultdict(dict)
+    for run in sorted((r for r in runs if r.completed), key=lambda r: (r.choices.get("seed") or 0, str(r.path))):
+        key = (run.sweep, str(run.choices.get("data")), str(run.choices.get("model")), run.choices.get("layers"))
+        groups[key].setdefault(str(run.choices.get("loss") or "mse"), run)
+    written = []
+    for (sweep, data, model, layers), by_loss in sorted(groups.items(), key=lambda item: str(item[0])):
+        if len(by_loss) < 2:
+            continue
+        shared = set.intersection(*({p.name for p in run.sample_images()} for run in by_loss.values()))
+        if not shared:
+            continue
+        name = sorted(shared)[0]  # the fixed test items of video runs: predictions_item<i>.png
+        panels = [(f"loss={loss} ({run.path.name})", run.path / "samples" / name) for loss, run in sorted(by_loss.items())]
+        stem = f"losses_{data}_{model}_l{layers}" + (f"_{sweep}" if sweep else "")
+        written.append(_stack(panels, f"{data}, {model}, {layers} layers: {Path(name).stem}", folder / f"{stem}.png"))
     return written

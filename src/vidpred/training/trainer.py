@@ -30,6 +30,8 @@ from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
 from vidpred.training import checkpoint
 from vidpred.training.accel import COMPILE_MODES, accelerate
+from vidpred.training.objectives import (Discriminator, LossConfig, discriminator_loss, generator_adversarial,
+                                         reconstruction)
 from vidpred.training.precision import Precision
 from vidpred.training.progress import Progress
 
@@ -92,6 +94,12 @@ class OptimConfig:
         require(self.weight_decay >= 0, f"optim.weight_decay must be non-negative, got {self.weight_decay}")
         require(self.scheduler in (None, "none", "cosine"),
                 f"unknown optim.scheduler {self.scheduler!r}; choose none or cosine")
+
+
+@dataclass
+class MetricsConfig:
+    lpips: bool = False
+    lpips_weights: str | None = None
 
 
 @dataclass
@@ -169,7 +177,8 @@ class Trainer:
     def __init__(self, model: Forecaster, data: DataSplits, run_dir: Path, config: TrainerConfig,
                  optim: OptimConfig, loader: LoaderConfig, precision: Precision, seed: int,
                  callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None,
-                 world: World = SINGLE) -> None:
+                 world: World = SINGLE, lpips: torch.nn.Module | None = None,
+                 loss: LossConfig | None = None) -> None:
         require(loader.batch_size % world.size == 0,
                 f"data.batch_size={loader.batch_size} must divide by the {world.size} processes (it is the "
                 "global batch, shared out among them)")
@@ -184,6 +193,23 @@ class Trainer:
             self.train_model = DistributedDataParallel(
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         self.data = data
+        self.lpips = lpips  # the LPIPS network when metrics.lpips is on (video)
+        self.loss = loss or LossConfig()
+        self.discriminator: Discriminator | None = None
+        if self.loss.adversarial and model.trainable:
+            require(data.kind == "video", f"loss=adversarial judges video frames; data={data.name} holds sequences")
+            self.discriminator = accelerate(
+                Discriminator(data.frame_shape, self.loss.channels, self.loss.frame_discriminator).to(self.device),
+                self.device, video=True, channels_last=config.channels_last, compile_model=False)
+            self.train_discriminator: torch.nn.Module = self.discriminator
+            if world.active:
+                self.train_discriminator = DistributedDataParallel(
+                    self.discriminator, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.loss.lr,
+                                                betas=(self.loss.beta1, self.loss.beta2))
+            self.d_scaler = precision.grad_scaler()
+        self.history_columns = (*HISTORY_COLUMNS, *(("d_loss", "g_adv") if self.discriminator else ()))
+        self.step_values: dict[str, float] = {}  # the last step's reported losses (for loggers)
         self.run_dir = Path(run_dir)
         self.checkpoint_dir = self.run_dir / "checkpoints"
         self.config = config
@@ -198,7 +224,7 @@ class Trainer:
         self.scheduler = None
         self._optim = optim
         self.progress = Progress(config.progress if world.main else "off", config.log_every_n_steps)
-        self._window: list[float] = []  # train losses since the last history row
+        self._window: list[dict[str, float]] = []  # the steps' reported losses since the last history row
         self._position: tuple[int, int] | None = None  # (epoch, batches done) after the last whole step
         self._step_start: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
         self._last_position = (0, 0)
@@ -244,35 +270,73 @@ class Trainer:
 
     def train_step(self, batch: torch.Tensor, global_count: int | None = None, stand_in: bool = False) -> float:
         """One optimizer step on ``batch`` (this rank's share of a global batch of ``global_count``
-        items); returns the global batch's mean squared error."""
+        items); returns the global batch's reconstruction error (its mean squared error for the
+        study's loss)."""
         assert self.optimizer is not None
         self.train_model.train()
         context, target = self._split(batch)
-        elements = (global_count or len(batch)) * target[0].numel()
+        items = global_count or len(batch)
+        elements = items * target[0].numel()
+        weight = 0.0 if stand_in else 1.0
+        # Each rank's sums over its share, scaled so that the average data-parallel training takes
+        # over ranks is the gradient of the global batch's mean.
+        scale = self.world.size
         with self.precision.autocast():
             prediction = self.train_model(context, self.data.horizon, target=target)
-            squared = (prediction.float() - target.float()).square().sum()
-            if stand_in:
-                squared = squared * 0.0
-        # The mean over the global batch: each rank's sum over its share, scaled so that the average
-        # the data-parallel gradient takes over ranks is the gradient of that mean.
+            rec_sum = reconstruction(self.loss.rec, prediction, target) * weight
+        sums = [rec_sum.detach(), torch.tensor(float(stop_requested()), device=self.device)]
+        rec_weight = self.loss.rec_weight if self.discriminator is not None else 1.0
+        generator_loss = rec_weight * rec_sum / elements
+        adversarial = self.discriminator is not None and self.summary.steps >= self.loss.warmup_steps
+        if adversarial:
+            generator_loss = generator_loss + self._discriminator_backward(context, target, prediction, items, weight,
+                                                                            sums)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(squared * (self.world.size / elements)).backward()
-        report = torch.stack([squared.detach(), torch.tensor(float(stop_requested()), device=self.device)])
-        total, stop = sum_(report).tolist()  # the step's one host sync, before the weights change
-        value = total / elements
-        if not math.isfinite(value):
-            raise DivergedError(f"training loss became {value} at step {self.summary.steps + 1}; "
-                                "lower optim.lr or set trainer.gradient_clip_val")
+        self.scaler.scale(generator_loss * scale).backward()
+        report = sum_(torch.stack(sums)).tolist()  # the step's one host sync, before any weight changes
+        value = report[0] / elements
+        if not all(math.isfinite(v) for v in report):
+            raise DivergedError(f"training loss became {value} at step {self.summary.steps + 1}"
+                                + (f" (discriminator {report[2] / items}, adversarial {report[3] / items})"
+                                   if adversarial else "") + "; lower optim.lr or set trainer.gradient_clip_val")
         if self.config.gradient_clip_val is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.gradient_clip_val)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if adversarial:  # both players step on the same state: simultaneous gradient descent
+            self.d_scaler.step(self.d_optimizer)
+            self.d_scaler.update()
         if self.scheduler is not None:
             self.scheduler.step()
-        self._stop = stop > 0
+        self._stop = report[1] > 0
+        self.step_values = {"train_loss": value}
+        if adversarial:
+            self.step_values.update(d_loss=report[2] / items, g_adv=report[3] / items)
         return value
+
+    def _discriminator_backward(self, context: torch.Tensor, target: torch.Tensor, prediction: torch.Tensor,
+                                items: int, weight: float, sums: list[torch.Tensor]) -> torch.Tensor:
+        """The discriminator's gradients (real future against the detached prediction), and the
+        generator's adversarial term through the discriminator with its weights held."""
+        assert self.discriminator is not None
+        gan, scale = self.loss.gan, self.world.size
+        with self.precision.autocast():
+            # real and fake in one pass: the data-parallel wrapper takes one forward per backward
+            scores = self.train_discriminator(torch.cat([context, context]),
+                                              torch.cat([target, prediction.detach()]))
+            d_sum = sum(discriminator_loss(gan, *s.float().chunk(2)) for s in scores).sum() * weight
+        self.d_optimizer.zero_grad(set_to_none=True)
+        self.d_scaler.scale(d_sum * scale / items).backward()
+        self.discriminator.requires_grad_(False)
+        try:
+            with self.precision.autocast():
+                fake = self.discriminator(context, prediction)
+                g_adv_sum = sum(generator_adversarial(gan, s.float()) for s in fake).sum() * weight
+        finally:
+            self.discriminator.requires_grad_(True)
+        sums += [d_sum.detach(), g_adv_sum.detach()]
+        return self.loss.adv_weight * g_adv_sum / items
 
     # ---------------------------------------------------------------- checkpoints
     def _state(self, epoch: int, batches_done: int, rng: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -282,6 +346,9 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "epoch": epoch, "batches_done": batches_done, "loss_window": list(self._window),
+            "discriminator": None if self.discriminator is None else {
+                "model": self.discriminator.state_dict(), "optimizer": self.d_optimizer.state_dict(),
+                "scaler": self.d_scaler.state_dict()},
             "summary": self.summary.state(), "settings": self.settings, "world_size": self.world.size,
             # every rank's generators (they draw scheduled-sampling coins on their own shares)
             "rng": rng if rng is not None else gather(checkpoint.rng_state()),
@@ -293,7 +360,7 @@ class Trainer:
         state = self._state(epoch, batches_done, rng)
         if self.world.main:
             checkpoint.save(self.checkpoint_dir / checkpoint.LAST, state)
-            write_csv(self.run_dir / "history.csv", self.summary.history, HISTORY_COLUMNS)
+            write_csv(self.run_dir / "history.csv", self.summary.history, self.history_columns)
 
     def _restore(self, path: Path, state: dict[str, Any]) -> tuple[int, int]:
         checkpoint.load_weights(self.model, state["model"], path)
@@ -304,6 +371,10 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         self.summary = TrainSummary(**state["summary"])
         self._window = list(state["loss_window"])
+        if self.discriminator is not None and state.get("discriminator") is not None:
+            self.discriminator.load_state_dict(state["discriminator"]["model"])
+            self.d_optimizer.load_state_dict(state["discriminator"]["optimizer"])
+            self.d_scaler.load_state_dict(state["discriminator"]["scaler"])
         self.summary.resumed_from_step = self.summary.steps
         saved = state["rng"]
         if len(saved) != self.world.size:
@@ -388,6 +459,13 @@ class Trainer:
         self._notify("on_fit_end")
         return self.summary
 
+    def _buffers(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """The buffers a step changes before it changes any weight (scheduled-sampling count, the
+        discriminator's spectral-norm vectors)."""
+        yield from self.model.named_buffers(prefix="model")
+        if self.discriminator is not None:
+            yield from self.discriminator.named_buffers(prefix="discriminator")
+
     def _save_after_peer_loss(self) -> None:
         """Another rank is gone mid-step: this rank's weights are still those before the step (the step
         waits for every rank before it changes them), so last.pt is written from the step's start."""
@@ -396,7 +474,7 @@ class Trainer:
         elif self._step_start is not None:
             rng, buffers = self._step_start
             with torch.no_grad():
-                for name, value in self.model.named_buffers():
+                for name, value in self._buffers():
                     value.copy_(buffers[name])
             self.save_last(*self._last_position, rng=[rng])
         else:
@@ -418,12 +496,11 @@ class Trainer:
             for batch, (_, global_count, stand_in) in zip(self._batches(self.data.train, (s[0] for s in shares)), shares):
                 self._position = None
                 if self.world.active:  # what a peer's failure mid-step must roll back to
-                    self._step_start = (checkpoint.rng_state(),
-                                        {n: b.detach().clone() for n, b in self.model.named_buffers()})
+                    self._step_start = (checkpoint.rng_state(), {n: b.detach().clone() for n, b in self._buffers()})
                 loss = self.train_step(batch, global_count, stand_in)
                 batch_index += 1
                 now = time.perf_counter()
-                self._record_step(epoch, batch_index / per_epoch, loss, global_count, now - tick)
+                self._record_step(epoch, batch_index / per_epoch, self.step_values, global_count, now - tick)
                 self._position = self._last_position = (epoch, batch_index)
                 epoch_samples += global_count
                 epoch_seconds += now - tick
@@ -447,17 +524,19 @@ class Trainer:
             self._position = self._last_position = (epoch + 1, 0) if finished else (epoch, batch_index)
             self.save_last(*self._position)
 
-    def _record_step(self, epoch: int, epoch_fraction: float, loss: float, samples: int,
+    def _record_step(self, epoch: int, epoch_fraction: float, values: dict[str, float], samples: int,
                      seconds: float) -> None:
         summary = self.summary
         summary.seconds += seconds
         summary.samples += samples
         summary.steps += 1
-        summary.final_loss = loss
-        self._window.append(loss)
+        summary.final_loss = values["train_loss"]
+        self._window.append(values)
         if summary.steps % self.config.log_every_n_steps == 0:
-            summary.history.append({"step": summary.steps, "epoch": round(epoch + epoch_fraction, 4),
-                                    "train_loss": sum(self._window) / len(self._window),
+            keys = dict.fromkeys(key for v in self._window for key in v)  # d_loss only once adversarial
+            means = {key: sum(found) / len(found) for key in keys
+                     if (found := [v[key] for v in self._window if key in v])}
+            summary.history.append({"step": summary.steps, "epoch": round(epoch + epoch_fraction, 4), **means,
                                     "lr": self._lr(), "time": round(summary.seconds, 3)})
             self._window = []
 
@@ -472,7 +551,7 @@ class Trainer:
         count = min(len(dataset), batches * self.loader.batch_size)
         share = torch.arange(count).tensor_split(self.world.size)[self.world.rank].tolist()
         index_batches = [share[k:k + self.loader.batch_size] for k in range(0, len(share), self.loader.batch_size)]
-        accumulator = make_accumulator(self.data.kind)
+        accumulator = make_accumulator(self.data.kind, self.lpips)
         self.model.eval()
         for batch in self._batches(dataset, index_batches):
             context, target = self._split(batch)

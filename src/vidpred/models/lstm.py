@@ -1,10 +1,10 @@
-"""The study's Seq2Seq LSTM for 1-D sequences .
+"""The study's Seq2Seq LSTM for 1-D sequences.
 
 An encoder LSTM reads the context; a decoder LSTM of the same depth starts from the encoder's
 final states and is fed its own previous prediction (the last observed value for the first step);
-a linear head maps the top hidden state to the ``D`` channels. Both LSTMs are PyTorch's fused
-multi-layer kernels: the only Python loop is over predicted steps, which is inherent to
-autoregressive decoding.
+a linear head maps the top hidden state to the ``D`` channels. The encoder is PyTorch's fused
+multi-layer LSTM; the decoder keeps an ``nn.LSTM``'s weights but steps them with the fused LSTM
+cell, because its Python loop over predicted steps is inherent to autoregressive decoding.
 """
 
 from __future__ import annotations
@@ -36,16 +36,23 @@ class Seq2SeqLSTM(Forecaster):
 
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:
-        _, state = self.encoder(context)
-        step_input = context[:, -1:]
+        _, (h, c) = self.encoder(context)
+        # The decoder steps its layers with the fused LSTM cell on its own nn.LSTM weights: each
+        # prediction is fed back before the next step exists, and calling nn.LSTM on a sequence of
+        # length 1 pays its whole set-up (and a costly backward) at every step.
+        hs, cs = list(h.unbind(0)), list(c.unbind(0))
+        step_input = context[:, -1]
         outputs = []
         for t in range(horizon):
-            out, state = self.decoder(step_input, state)
-            prediction = self.head(out)
+            x = step_input
+            for k, weights in enumerate(self.decoder.all_weights):  # per layer: w_ih, w_hh, b_ih, b_hh
+                hs[k], cs[k] = torch.lstm_cell(x, (hs[k], cs[k]), *weights)
+                x = hs[k]
+            prediction = self.head(x)
             outputs.append(prediction)
             step_input = prediction
             if target is not None and self.training and self.teacher_forcing > 0:
                 # Scheduled sampling: feed the true value instead, per sequence, with this probability.
-                use_truth = torch.rand(prediction.shape[0], 1, 1, device=prediction.device)
-                step_input = torch.where(use_truth < self.teacher_forcing, target[:, t:t + 1], prediction)
-        return torch.cat(outputs, dim=1)
+                use_truth = torch.rand(prediction.shape[0], 1, device=prediction.device)
+                step_input = torch.where(use_truth < self.teacher_forcing, target[:, t], prediction)
+        return torch.stack(outputs, dim=1)

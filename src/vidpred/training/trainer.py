@@ -244,6 +244,14 @@ class Trainer:
                               # RNG, or a mid-epoch resume would shift every later random number.
                               generator=torch.Generator().manual_seed(self.seed))
 
+    def train_batches(self, epoch: int, skip: int = 0) -> Iterator[tuple[torch.Tensor, int, bool]]:
+        """The training batches of ``epoch`` from batch ``skip`` on: (this rank's share, the global
+        batch size, whether the share is a weight-0 stand-in), as :meth:`train_step` takes them."""
+        shares = list(BatchPlan(len(self.data.train), self.loader.batch_size, self.seed, epoch, skip,
+                                self.world).shares())
+        for batch, (_, count, stand_in) in zip(self._batches(self.data.train, (s[0] for s in shares)), shares):
+            yield batch, count, stand_in
+
     def _in_order(self, size: int, limit: int | None = None) -> list[list[int]]:
         """Batches of items ``0 .. size-1`` in order (``limit``: at most that many items)."""
         count = size if limit is None else min(size, limit)
@@ -487,13 +495,12 @@ class Trainer:
         for epoch in range(start_epoch, self.config.max_epochs):
             if stopped:
                 break
-            plan = BatchPlan(len(self.data.train), self.loader.batch_size, self.seed, epoch,
-                             skip=skip_batches, world=self.world)
-            shares = list(plan.shares())[:max(0, per_epoch - skip_batches)]
-            batch_index, skip_batches = per_epoch - len(shares), 0
+            batch_index, skip_batches = skip_batches, 0
             tick = time.perf_counter()
             epoch_samples, epoch_seconds = 0, 0.0  # the bar shows the epoch's average rate
-            for batch, (_, global_count, stand_in) in zip(self._batches(self.data.train, (s[0] for s in shares)), shares):
+            for batch, global_count, stand_in in self.train_batches(epoch, batch_index):
+                if batch_index >= per_epoch:
+                    break
                 self._position = None
                 if self.world.active:  # what a peer's failure mid-step must roll back to
                     self._step_start = (checkpoint.rng_state(), {n: b.detach().clone() for n, b in self._buffers()})

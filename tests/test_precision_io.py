@@ -32,7 +32,7 @@ def test_bf16_autocast_on_the_cpu_lowers_matmuls() -> None:
 
 
 def test_precision_and_device_errors() -> None:
-    with pytest.raises(ConfigError, match="choose 32, bf16 or 16"):
+    with pytest.raises(ConfigError, match="choose auto, 32, bf16 or 16"):
         Precision.create("64", CPU)
     with pytest.raises(ConfigError, match="needs a CUDA GPU"):
         Precision.create(16, CPU)
@@ -55,3 +55,33 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
 def test_json_has_no_nan(tmp_path: Path) -> None:
     write_json(tmp_path / "m.json", {"mse": float("nan"), "per_step": [1.0, float("inf")]})
     assert json.loads((tmp_path / "m.json").read_text()) == {"mse": None, "per_step": [1.0, None]}
+
+
+def test_auto_precision_is_bf16_only_for_video_on_a_gpu() -> None:
+    assert Precision.create("auto", CPU, "sequence").name == "32"
+    assert Precision.create("auto", CPU, "video").name == "32"  # the CPU trainer stays exact
+
+
+def test_a_compilation_failure_falls_back_to_eager(caplog) -> None:  # noqa: ANN001
+    import logging
+
+    from vidpred.data.base import ArrayDataset, DataSplits
+    from vidpred.models import build_model
+    from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+
+    def failing_backend(graph, example_inputs):  # noqa: ANN001, ANN202 - a compiler that cannot compile
+        raise RuntimeError("no compiler here")
+
+    array = ArrayDataset(torch.rand(8, 6, 1, 8, 8).numpy())
+    data = DataSplits("x", "video", 3, 3, (1, 8, 8), array, array, array)
+    model = build_model("convlstm", "video", (1, 8, 8), {"layers": 1, "hidden": 4})
+    trainer = Trainer(model, data, Path("unused"), TrainerConfig(progress="off"), OptimConfig(),
+                      LoaderConfig(batch_size=4), Precision.create("32", CPU, "video"), 0)
+    model.compile(backend=failing_backend)
+    with caplog.at_level(logging.WARNING, logger="vidpred"):
+        loss = trainer.train_step(torch.from_numpy(array.array[:4]))
+    assert loss > 0 and "torch.compile failed" in caplog.text and "no compiler here" in caplog.text
+    assert model._compiled_call_impl is None  # eager from now on
+    with pytest.raises(RuntimeError, match="boom"):  # a failure of the model itself is not swallowed
+        trainer.model.forward = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))
+        trainer.train_step(torch.from_numpy(array.array[:4]))

@@ -513,7 +513,7 @@ def bench_models(contenders: Sequence[Contender], data: DataSplits, device: torc
             run_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="vidpred-bench-"))
             trainer = Trainer(model, data, Path(run_dir), config, optim,
                               LoaderConfig(batch_size=batch_size, num_workers=num_workers),
-                              Precision.create(precision, device), seed)
+                              Precision.create(precision, device, data.kind), seed)
             timer = TrainingWindows(trainer, batch_size)
             warmups.append(timer.seconds(warmup))
             timers.append(timer)

@@ -111,7 +111,6 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     device = resolve_device(cfg.trainer.device)
     if device.type == "cuda" and world.active:
         device = torch.device("cuda", world.local_rank)  # one GPU per process of the node
-    precision = Precision.create(cfg.trainer.precision, device)
     trainer_keys = {k: v for k, v in plain["trainer"].items() if k not in ("name", "device", "precision")}
     trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
     optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
@@ -125,6 +124,7 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
              time.perf_counter() - tick)
     model_params = {k: v for k, v in plain["model"].items() if k != "name"}
     model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
+    precision = Precision.create(cfg.trainer.precision, device, data.kind)
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks,
                       settings=settings, world=world, loss=call_with_config(LossConfig, plain["loss"], prefix="loss"),
                       lpips=build_lpips(call_with_config(MetricsConfig, plain["metrics"], prefix="metrics"),

@@ -1,10 +1,15 @@
 """Speed settings of the GPU path: cuDNN autotuning, channels-last weights, ``torch.compile``.
 
 None of them changes what is computed (up to kernel choice), and on the CPU only ``compile`` does
-anything, so the CPU path stays exact float32 by default.
+anything, so the CPU path stays exact float32 by default. ``compile=auto`` (the GPU trainer's
+default) compiles video models on CUDA with CUDA graphs (``reduce-overhead``): a ConvLSTM step at a
+small batch is hundreds of small kernels, which the graphs replay in one launch. When compiling
+fails, :func:`fall_back_to_eager` turns it off, says so in the log, and the run goes on.
 """
 
 from __future__ import annotations
+
+import logging
 
 import torch
 from torch import nn
@@ -12,7 +17,10 @@ from torch import nn
 _LAST_FORMATS = {4: torch.channels_last, 5: torch.channels_last_3d}
 #: torch.compile modes ``trainer.compile`` accepts besides true / false. ``reduce-overhead``
 #: replays CUDA graphs: it pays off where a step is many small kernels (a ConvLSTM at batch 4).
-COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+COMPILE_MODES = ("auto", "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+AUTO_MODE = "reduce-overhead"
+
+log = logging.getLogger("vidpred")
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:
@@ -38,8 +46,27 @@ def accelerate(model: nn.Module, device: torch.device, video: bool, channels_las
         torch.backends.cudnn.benchmark = True
         if video and channels_last:
             to_channels_last(model)
+    if compile_model == "auto":
+        compile_model = AUTO_MODE if device.type == "cuda" and video else False
+        log.info("trainer.compile=auto: %s", f"torch.compile mode {compile_model}" if compile_model else "eager")
     if compile_model:
         # Module.compile keeps the module (and its state_dict keys): checkpoints stay loadable
         # without torch.compile.
         model.compile(mode=None if compile_model is True else compile_model)
     return model
+
+
+def fall_back_to_eager(model: nn.Module, exc: BaseException) -> bool:
+    """Undo ``Module.compile`` after a compilation failure; False when the model was not compiled
+    (the failure is then the model's own and must be raised)."""
+    if getattr(model, "_compiled_call_impl", None) is None or not _is_compile_error(exc):
+        return False
+    model._compiled_call_impl = None
+    log.warning("torch.compile failed (%s); the run goes on without it (eager)", " ".join(str(exc).split())[:300])
+    return True
+
+
+def _is_compile_error(exc: BaseException) -> bool:
+    """Errors raised by Dynamo or Inductor, not by the model's own computation."""
+    module = type(exc).__module__
+    return module.startswith(("torch._dynamo", "torch._inductor")) or "BackendCompilerFailed" in type(exc).__name__

@@ -47,10 +47,17 @@ class Precision:
     device: torch.device
 
     @classmethod
-    def create(cls, precision: str | int, device: torch.device) -> Precision:
-        key = _ALIASES.get(str(precision).lower())
+    def create(cls, precision: str | int, device: torch.device, kind: str = "video") -> Precision:
+        """``auto`` is bf16 for video on a GPU and exact float32 otherwise: the sequence LSTM gains
+        nothing from bf16 (its small matrices leave the GPU idle either way) and its recurrent kernels
+        lose their fastest paths under autocast."""
+        if str(precision).lower() == "auto":
+            key = "bf16" if device.type == "cuda" and kind == "video" else "32"
+            log.info("trainer.precision=auto: %s for %s data on %s", key, kind, device.type)
+        else:
+            key = _ALIASES.get(str(precision).lower())
         if key is None:
-            raise ConfigError(f"unknown trainer.precision {precision!r}; choose 32, bf16 or 16")
+            raise ConfigError(f"unknown trainer.precision {precision!r}; choose auto, 32, bf16 or 16")
         if key == "16" and device.type != "cuda":
             raise ConfigError("trainer.precision=16 needs a CUDA GPU; on the CPU use "
                               "trainer.precision=bf16 or 32")

@@ -29,7 +29,7 @@ from vidpred.io import atomic_path, write_csv
 from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
 from vidpred.training import checkpoint
-from vidpred.training.accel import COMPILE_MODES, accelerate
+from vidpred.training.accel import COMPILE_MODES, accelerate, fall_back_to_eager
 from vidpred.training.objectives import (Discriminator, LossConfig, discriminator_loss, generator_adversarial,
                                          reconstruction)
 from vidpred.training.precision import Precision
@@ -279,7 +279,15 @@ class Trainer:
     def train_step(self, batch: torch.Tensor, global_count: int | None = None, stand_in: bool = False) -> float:
         """One optimizer step on ``batch`` (this rank's share of a global batch of ``global_count``
         items); returns the global batch's reconstruction error (its mean squared error for the
-        study's loss)."""
+        study's loss). A compiled model that fails to compile is run eagerly instead."""
+        try:
+            return self._train_step(batch, global_count, stand_in)
+        except Exception as exc:
+            if not fall_back_to_eager(self.model, exc):
+                raise
+            return self._train_step(batch, global_count, stand_in)
+
+    def _train_step(self, batch: torch.Tensor, global_count: int | None, stand_in: bool) -> float:
         assert self.optimizer is not None
         self.train_model.train()
         context, target = self._split(batch)
@@ -562,12 +570,21 @@ class Trainer:
         self.model.eval()
         for batch in self._batches(dataset, index_batches):
             context, target = self._split(batch)
-            with self.precision.autocast():
-                prediction = self.model(context, self.data.horizon)
-            accumulator.update(prediction.float(), target)
+            accumulator.update(self._predict(context).float(), target)
         if self.world.active:
             accumulator.reduce(self.data.horizon, self.data.frame_shape, self.device)
         return accumulator.compute()
+
+    def _predict(self, context: torch.Tensor) -> torch.Tensor:
+        """The model's prediction in eval mode (eagerly when compiling fails)."""
+        try:
+            with self.precision.autocast():
+                return self.model(context, self.data.horizon)
+        except Exception as exc:
+            if not fall_back_to_eager(self.model, exc):
+                raise
+            with self.precision.autocast():
+                return self.model(context, self.data.horizon)
 
     @torch.no_grad()
     def predict(self, split: str, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -576,6 +593,5 @@ class Trainer:
         batch = torch.stack([dataset[i] for i in indices])
         context, target = self._split(batch)
         self.model.eval()
-        with self.precision.autocast():
-            prediction = self.model(context, self.data.horizon)
+        prediction = self._predict(context)
         return context.float().cpu(), target.float().cpu(), prediction.float().cpu()

@@ -73,7 +73,7 @@ def test_cli_error_is_one_line_and_exit_code_2() -> None:
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
-    assert done.stderr.startswith("error: --compile takes on, off or a mode (default, reduce-overhead")
+    assert done.stderr.startswith("error: --compile takes on, off or a mode (auto, default, reduce-overhead")
 
 
 # ---------------------------------------------------------------- FLOPs, peaks and the textbook references

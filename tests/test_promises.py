@@ -109,15 +109,17 @@ def test_a_nan_weight_diverges_at_the_next_step(tmp_path: Path) -> None:
     assert f"at step {k + 1};" in metrics["error"] and "optim.lr" in metrics["error"]
 
 
-def test_a_diverging_command_line_run_exits_3(tmp_path: Path) -> None:
+def test_a_diverging_command_line_run_exits_3(tmp_path: Path, capsys) -> None:
     # Adam moves each weight by about lr per step, so lr=1e6 still ends finite (test mse ~1e12);
     # 1e20 makes the second step's loss overflow float32.
+    from run_cli import run_cli
+
     out = tmp_path / "run"
-    proc = vidpred_run([*SEQ, *LSTM, "optim.lr=1e20", "trainer.max_epochs=1", f"hydra.run.dir={out}"], tmp_path)
-    assert proc.returncode == 3, proc.stderr
-    last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: training loss became") and "at step 2;" in last, proc.stderr
-    assert "Traceback" not in proc.stderr
+    code, _, err = run_cli(capsys, *SEQ, *LSTM, "optim.lr=1e20", "trainer.max_epochs=1", f"hydra.run.dir={out}")
+    assert code == 3, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: training loss became") and "at step 2;" in last, err
+    assert "Traceback" not in err
     metrics = metrics_of(out)
     assert metrics["status"] == "diverged" and "at step 2;" in metrics["error"]
 
@@ -405,9 +407,14 @@ def test_linear_baseline_is_the_least_squares_or_ridge_solution(tmp_path: Path, 
 
 
 # ---------------------------------------------------------------- the command line and progress
-def test_cfg_job_prints_the_composed_config_and_runs_nothing(tmp_path: Path) -> None:
-    proc = vidpred_run(["--cfg", "job", "model=mean", "optim.lr=0.25"], tmp_path)
-    assert proc.returncode == 0, proc.stderr
+def test_cfg_job_prints_the_composed_config_and_runs_nothing(tmp_path: Path, capsys,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from run_cli import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "--cfg", "job", "model=mean", "optim.lr=0.25")
+    assert code == 0, err
+    proc = subprocess.CompletedProcess([], code, out, err)
     printed = yaml.safe_load(proc.stdout)
     assert printed["model"]["name"] == "mean" and printed["optim"]["lr"] == 0.25
     assert printed["data"]["name"] == "sins" and printed["trainer"]["max_epochs"] == 20

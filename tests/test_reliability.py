@@ -9,14 +9,12 @@ import io
 import json
 import os
 import socket
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, compose_config
+from conftest import compose_config
 from data_cli import assert_one_line_error, cli
 from run_cli import run_cli
 from vidpred import rundir
@@ -43,13 +41,13 @@ class InterruptAt:
 
 
 # ---------------------------------------------------------------- one process per run folder
-def test_a_busy_run_folder_refuses_a_second_process(tmp_path: Path) -> None:
+def test_a_busy_run_folder_refuses_a_second_process(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
-    with rundir.locked(run_dir):  # this test process holds the folder, as a running run would
-        done = subprocess.run([sys.executable, "-m", "vidpred.run", *TINY, "seed=1", f"hydra.run.dir={run_dir}"],
-                              cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert_one_line_error(done.returncode, done.stderr, f"run folder {run_dir} is in use by process {os.getpid()} "
-                                                        f"on host {socket.gethostname()}")
+    with rundir.locked(run_dir):  # this test holds the folder, as a running run would (a lock taken
+        # through another open file is refused in the same process as in another one)
+        code, _, err = run_cli(capsys, *TINY, "seed=1", f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, f"run folder {run_dir} is in use by process {os.getpid()} "
+                                     f"on host {socket.gethostname()}")
     assert snapshot(run_dir) == {}  # nothing written by the refused process
 
 

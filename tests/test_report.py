@@ -197,22 +197,29 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           cwd=REPO, timeout=120)
 
 
-def test_cli_writes_the_report_and_reports_user_errors_in_one_line(runs_root: Path, tmp_path: Path) -> None:
+def test_cli_writes_the_report_and_reports_user_errors_in_one_line(runs_root: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "cli_report"
     done = _cli(str(runs_root / "multirun"), str(runs_root / "runs"), "--out", str(out), "--no-figures")
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 0, done.stderr  # one separate process: the module entry point
     assert "14 runs (4 not completed)" in done.stdout
     assert {"report.md", "runs.csv", "table1.md", "table1.csv", "table1.tex", "pivot.md"} <= {
         p.name for p in out.iterdir()}
 
-    missing = _cli(str(tmp_path / "nope"), "--out", str(out))
-    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+    def report(*argv: str) -> tuple[int, str]:
+        from vidpred.report.__main__ import main
+
+        with pytest.raises(SystemExit) as info:
+            main(list(argv))
+        return int(info.value.code), capsys.readouterr().err
+
+    code, err = report(str(tmp_path / "nope"), "--out", str(out))
+    assert code == 2 and err.startswith("error: ") and "Traceback" not in err
     empty = tmp_path / "empty"
     empty.mkdir()
-    nothing = _cli(str(empty), "--out", str(out))
-    assert nothing.returncode == 2 and "no run folders" in nothing.stderr
-    bad_column = _cli(str(runs_root / "multirun"), "--out", str(out), "--rows", "colour", "--no-figures")
-    assert bad_column.returncode == 2 and "unknown column(s) colour" in bad_column.stderr
+    code, err = report(str(empty), "--out", str(out))
+    assert code == 2 and "no run folders" in err
+    code, err = report(str(runs_root / "multirun"), "--out", str(out), "--rows", "colour", "--no-figures")
+    assert code == 2 and "unknown column(s) colour" in err
 
 
 def test_nothing_to_report_is_a_user_error(tmp_path: Path) -> None:

@@ -49,6 +49,7 @@ def test_run_folder_has_every_file_and_key(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))  # atomic writes leave no temp files
 
 
+@pytest.mark.slow  # 12 epochs; test_promises bounds a shorter run by last and linear in the fast suite
 def test_lstm_learns_sines_far_better_than_baselines(tmp_path: Path) -> None:
     lstm = run(["trainer.max_epochs=12"], tmp_path / "lstm")["test"]["mse"]
     last = run(["model=last"], tmp_path / "last")["test"]["mse"]

@@ -105,9 +105,15 @@ def start(world: World) -> bool:
     return True
 
 
-def finish() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def finish(together: bool = False) -> None:
+    """Close the process group; ``together``: after a run that ended well, wait for every rank first,
+    so that none tears its connections down while another still finishes (rank 0 writes the samples
+    and metrics last)."""
+    if not dist.is_initialized():
+        return
+    if together:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def current() -> World:

@@ -335,6 +335,7 @@ def hydra_job(cfg: DictConfig) -> float:
     opened = distributed.start(distributed.from_environment())
     world = distributed.current()
     distributed.quiet_other_ranks(world)
+    results: dict[str, Any] | None = None
     try:
         config.check_top_level(cfg)
         with stop_on_signals(world):
@@ -349,7 +350,8 @@ def hydra_job(cfg: DictConfig) -> float:
         fail(exc)  # here, before Hydra adds its own report of the failed job
     finally:
         if opened:
-            distributed.finish()
+            distributed.finish(together=results is not None)
+    assert results is not None
     if world.main:
         done = "complete already: " if results.get("skipped") else ""
         print(f"{done}test mse {results['test']['mse']:.4g} | run folder {run_dir}")
@@ -379,6 +381,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             distributed.start(world)
             distributed.agree_on_run_stamp()
         hydra_job()
+        distributed.finish(together=True)
     except KeyboardInterrupt as exc:
         if debug_enabled():
             raise

@@ -30,11 +30,11 @@ install: $(VENV)/.installed ## create the virtualenv and install vidpred with it
 demo: install ## train and test the default experiment (LSTM on sines) on the CPU
 	$(PY) -m vidpred.run trainer.device=cpu
 
-test: install ## run the test suite (slow and GPU tests excluded)
-	$(PY) -m pytest -m "not slow and not gpu" $(PYTEST_ARGS)
+test: install ## run the test suite (slow and GPU tests excluded), a worker per core
+	$(PY) -m pytest -m "not slow and not gpu" -n auto --dist loadfile $(PYTEST_ARGS)
 
-test-all: install ## run every test, slow ones included (GPU tests skip without CUDA)
-	$(PY) -m pytest $(PYTEST_ARGS)
+test-all: install ## run every test, slow ones included (GPU tests skip without CUDA), and print line coverage
+	$(PY) -m pytest -n auto --dist loadfile --cov=vidpred --cov-report=term $(PYTEST_ARGS)
 
 report: install ## study tables, pivot and figures of the runs under RUNS=outputs (into REPORT_DIR)
 	$(PY) -m vidpred.report $(RUNS) --out $(REPORT_DIR)

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import torch
 from omegaconf import DictConfig
 
 from vidpred.config import CONFIG_DIR, compose
 from vidpred.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # make test runs two workers on the two cores: one thread each (their subprocesses too), or
+    # four busy threads would fight over two cores
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 

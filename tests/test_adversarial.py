@@ -41,7 +41,7 @@ def lpips_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def tiny(mnist_root: Path, lpips_weights: Path) -> list[str]:
     return ["model=convlstm", "data=mnist", f"paths.data_dir={mnist_root}", "data.train_digits=test",
-            "data.test_source=generated", "data.train_size=24", "data.val_size=8", "data.test_size=8",
+            "data.test_source=generated", "data.train_size=24", "data.val_size=4", "data.test_size=4",
             "data.batch_size=4", "data.num_workers=0", "model.hidden=8", "model.patch_size=4",
             "trainer.max_epochs=2", "trainer.log_every_n_steps=2", "trainer.progress=off",
             "loss=adversarial", "loss.warmup_steps=2", "loss.frame_discriminator=true", "loss.channels=4",

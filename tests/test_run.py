@@ -20,7 +20,7 @@ def run(overrides: list[str], run_dir: Path, callbacks=()) -> dict:
 
 
 def test_run_folder_has_every_file_and_key(tmp_path: Path) -> None:
-    results = run(["trainer.max_epochs=2", "trainer.log_every_n_steps=10"], tmp_path)
+    results = run(["trainer.max_epochs=2", "trainer.log_every_n_steps=10", "model.hidden=32"], tmp_path)
     on_disk = json.loads((tmp_path / "metrics.json").read_text())
     assert on_disk["status"] == "completed" and on_disk["error"] is None
     assert on_disk["choices"]["model"] == "lstm" and on_disk["choices"]["data"] == "sins"
@@ -34,7 +34,7 @@ def test_run_folder_has_every_file_and_key(tmp_path: Path) -> None:
     train = on_disk["train"]
     assert train["epochs"] == 2 and train["steps"] == 2 * 32 and train["samples"] == 2 * 2000
     assert train["samples_per_second"] > 0 and train["seconds"] > 0
-    assert on_disk["params"] == sum(4 * 64 * (1 + 64 + 2) for _ in range(2)) + 64 + 1
+    assert on_disk["params"] == sum(4 * 32 * (1 + 32 + 2) for _ in range(2)) + 32 + 1
     assert on_disk["versions"]["torch"] == torch.__version__
     assert on_disk["device"] == "cpu" and on_disk["precision"] == "32"
     assert results["test"]["mse"] == on_disk["test"]["mse"]
@@ -71,7 +71,7 @@ class InterruptAt:
 @pytest.mark.parametrize("interrupt_at", [40, 64])  # mid-epoch, and right at an epoch's end
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path, interrupt_at: int) -> None:
     settings = ["trainer.max_epochs=3", "trainer.checkpoint_every_n_steps=25", "optim.scheduler=cosine",
-                "model.teacher_forcing=0.3", "trainer.log_every_n_steps=8"]
+                "model.teacher_forcing=0.3", "trainer.log_every_n_steps=8", "model.hidden=32"]
     straight = run(settings, tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         run(settings, tmp_path / "resumed", callbacks=[InterruptAt(interrupt_at)])

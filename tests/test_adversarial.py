@@ -167,3 +167,9 @@ def test_the_report_shows_the_same_item_for_both_losses(tmp_path: Path, mnist_ro
     assert "The same test item, trained with different losses" in markdown
     runs_csv = (tmp_path / "report" / "runs.csv").read_text().splitlines()[0]
     assert "loss" in runs_csv.split(",")
+    # each loss has its own Table 2 row and pivot row: an adversarial run never averages into mse's
+    table2 = (tmp_path / "report" / "table2.md").read_text()
+    assert "| ConvLSTM, 1 layer | " in table2 and "| ConvLSTM (loss=adversarial), 1 layer | " in table2
+    assert "(n=2)" not in table2 and "pools runs" not in table2
+    pivot = (tmp_path / "report" / "pivot.md").read_text()
+    assert "| convlstm, adversarial, 1 |" in pivot and "| convlstm, mse, 1 |" in pivot

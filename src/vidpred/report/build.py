@@ -87,6 +87,8 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
                         + "\nEach cell: mean ± sample std over seeds (n runs); study = the study's "
                         "published value; ratio = ours / study (below 1: lower error than the study). "
                         "Baselines have no layers; repeats at other layer counts count once.\n")
+    if tuple(rows) == DEFAULT_ROWS and len({r.loss for r in runs}) > 1:
+        rows = ("model", "loss", "layers")  # never average an adversarial run into an mse one
     grid, records = pivot(runs, rows, cols, metric)
     report.tables["pivot"] = _write_table(out, "pivot", grid, records)
     sections.append(f"## All runs: {grid.title}\n\n{grid.markdown()}")

@@ -28,7 +28,7 @@ HYDRA_DIR = ".hydra"
 SKIP_DIRS = {HYDRA_DIR, "checkpoints", "samples", "wandb", ".submitit", "__pycache__"}
 CHOICE_KEYS = ("model", "data", "layers", "seed")
 # Overrides that define a table cell or a sweep, not a variant of the experiment.
-CELL_KEYS = {"model", "data", "layers", "seed", "experiment", "logger", "trainer.progress"}
+CELL_KEYS = {"model", "data", "layers", "seed", "loss", "experiment", "logger", "trainer.progress"}
 DONE = "completed"
 UNFINISHED = "unfinished"
 
@@ -51,6 +51,11 @@ class RunRecord:
     @property
     def completed(self) -> bool:
         return self.status == DONE
+
+    @property
+    def loss(self) -> str:
+        """The training loss (loss=mse, the study's, unless the run chose another)."""
+        return str(self.choices.get("loss") or "mse")
 
     @property
     def variant(self) -> str:

@@ -24,8 +24,7 @@ from vidpred.report.study import BASELINES  # noqa: E402
 def _label(run: RunRecord) -> str:
     model = run.choices.get("model")
     label = str(model) if model in BASELINES else f"{model} l{run.choices.get('layers')}"
-    loss = run.choices.get("loss") or "mse"
-    return label if loss == "mse" else f"{label} ({loss})"
+    return label if run.loss == "mse" else f"{label} ({run.loss})"
 
 
 def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -138,7 +137,7 @@ def loss_comparison(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
     groups: dict[tuple[str, str, str, object], dict[str, RunRecord]] = defaultdict(dict)
     for run in sorted((r for r in runs if r.completed), key=lambda r: (r.choices.get("seed") or 0, str(r.path))):
         key = (run.sweep, str(run.choices.get("data")), str(run.choices.get("model")), run.choices.get("layers"))
-        groups[key].setdefault(str(run.choices.get("loss") or "mse"), run)
+        groups[key].setdefault(run.loss, run)
     written = []
     for (sweep, data, model, layers), by_loss in sorted(groups.items(), key=lambda item: str(item[0])):
         if len(by_loss) < 2:

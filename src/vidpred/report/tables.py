@@ -115,32 +115,37 @@ def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, lis
     if not main and not baseline_runs:
         return None
     found_layers = {int(r.choices["layers"]) for r in main if isinstance(r.choices.get("layers"), int)}
-    row_keys: list[tuple[str, int | None]] = [(table.model, n) for n in sorted(set(table.layers) | found_layers)]
-    row_keys += [(b, None) for b in table.baselines if any(r.choices.get("model") == b for r in baseline_runs)]
+    # Runs trained with another loss than the study's (loss=adversarial) get rows of their own.
+    losses = ["mse", *sorted({r.loss for r in main} - {"mse"})]
+    row_keys: list[tuple[str, str, int | None]] = [
+        (table.model, loss, n) for loss in losses for n in sorted(set(table.layers) | found_layers)
+        if loss == "mse" or any(r.loss == loss and r.choices.get("layers") == n for r in main)]
+    row_keys += [(b, "mse", None) for b in table.baselines if any(r.choices.get("model") == b for r in baseline_runs)]
 
-    cells = {(m, n, d): Cell() for m, n in row_keys for d in table.data}
+    cells = {(m, loss, n, d): Cell() for m, loss, n in row_keys for d in table.data}
     for run in main:
-        key = (table.model, run.choices.get("layers"), run.choices.get("data"))
+        key = (table.model, run.loss, run.choices.get("layers"), run.choices.get("data"))
         if key in cells:
             _fill(cells[key], run, table.metric)
     for run in baseline_runs:
-        _fill(cells[(run.choices["model"], None, run.choices["data"])], run, table.metric)
+        _fill(cells[(run.choices["model"], "mse", None, run.choices["data"])], run, table.metric)
 
     header = [""]
     for d in table.data:
         header += [f"{table.data_labels[d]} ({d})", "study", "ratio"]
     grid = Grid(table.title, header, [])
     records: list[dict[str, Any]] = []
-    for model, layers in row_keys:
-        label = (f"{table.model_label}, {layers} layer{'s' if layers != 1 else ''}" if layers is not None
+    for model, loss, layers in row_keys:
+        name = table.model_label if loss == "mse" else f"{table.model_label} (loss={loss})"
+        label = (f"{name}, {layers} layer{'s' if layers != 1 else ''}" if layers is not None
                  else BASELINES.get(model, model))
         row = [label]
         for d in table.data:
-            cell = cells[(model, layers, d)]
+            cell = cells[(model, loss, layers, d)]
             study = table.study_value(d, layers) if layers is not None else None
             ratio = _ratio(cell.mean, study)
             row += [cell.text(), _fmt(study, ".3e"), _fmt(ratio, ".2f")]
-            records.append({"table": table.key, "row": label, "model": model, "layers": layers, "data": d,
+            records.append({"table": table.key, "row": label, "model": model, "loss": loss, "layers": layers, "data": d,
                             "metric": table.metric, "mean": cell.mean, "std": cell.std, "n": cell.n,
                             "not_completed": cell.not_completed, "study": study, "ratio": ratio})
             if len(cell.variants) > 1:

@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# GPU checks of the video path (issue 4), about 5 minutes on one H100/H200:
-#   (a) the gpu-marked tests: bf16 autocast, channels-last, float16 + scaler, torch.compile, trainer=gpu;
-#   (b) training throughput of the Table 2 ConvLSTM (Moving-MNIST geometry: 10 -> 10 frames of
-#       1 x 64 x 64, hidden 64, layers 2) at batch 4 and 32, fp32 vs bf16, then torch.compile
-#       (default mode and reduce-overhead, i.e. CUDA graphs) at batch 4.
-# Needs no download: the bench trains on generated moving squares of that geometry.
+# The checks that need a CUDA GPU, in one go (about 8 minutes on one H100/H200 with small sizes):
+#   (a) training throughput on an idle GPU: the Table 2 ConvLSTM (10 -> 10 frames of 1 x 64 x 64,
+#       hidden 64, 2 layers) at batch 4 and 32 in fp32 eager, bf16 eager and the trainer=gpu
+#       default (bf16 + CUDA graphs), and the sequence LSTM in fp32 against bf16 (why trainer=gpu
+#       keeps it in fp32);
+#   (b) Moving MNIST, the study's Table 2 row: ConvLSTM with 1, 2 and 3 layers under trainer=gpu
+#       (loss=mse) and the 2-layer cell again with loss=adversarial, in parallel; then the two
+#       baselines and the report over them (tables + the mse-against-adversarial figure);
+#   (c) the gpu-marked tests, while (b) trains (they check results, not speed).
+# (b) needs the MNIST digits in $DATA_DIR/mnist (python -m vidpred.data download mnist); without the
+# training file the training sequences come from digits 0-6999 of the test file (data.train_digits=
+# test) and the test sequences are generated from the rest. Sizes: TRAIN_SIZE (sequences per epoch),
+# VAL_SIZE, TEST_SIZE, EPOCHS; the study's are 10000 / 1000 / 10000 / 10 (the defaults here).
+# RUN_LIMIT: seconds after which a training run is stopped (SIGTERM: last.pt saved; 0: no limit).
 # Python: $PYTHON, else .venv/bin/python if it sees CUDA, else python3; the package runs from src/.
 # Packages missing on a bare GPU image (hydra-core, omegaconf, antlr4) are read from .gpu_site/
-# when that folder is present (carry it along). Results: $OUT (default outputs/gpu_check).
+# when that folder is present (carry it along). Results: $RESULTS (default outputs/gpu_check).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
-OUT=${OUT:-outputs/gpu_check}
-mkdir -p "$OUT"
+RESULTS=${RESULTS:-outputs/gpu_check}
+DATA_DIR=${DATA_DIR:-data}
+TRAIN_SIZE=${TRAIN_SIZE:-10000} VAL_SIZE=${VAL_SIZE:-1000} TEST_SIZE=${TEST_SIZE:-10000} EPOCHS=${EPOCHS:-10} RUN_LIMIT=${RUN_LIMIT:-0}
+mkdir -p "$RESULTS"
 if [ -z "${PYTHON:-}" ]; then
     PYTHON=python3
     if [ -x .venv/bin/python ] && .venv/bin/python -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
@@ -24,7 +34,7 @@ export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 
 "$PYTHON" - <<'PY' || { echo "gpu_check: the environment is not ready (see above)"; exit 2; }
 import importlib, sys, torch
-missing = [m for m in ("hydra", "omegaconf", "scipy", "matplotlib", "pytest") if importlib.util.find_spec(m) is None]
+missing = [m for m in ("hydra", "omegaconf", "scipy", "matplotlib", "pandas", "pytest") if importlib.util.find_spec(m) is None]
 print(f"python {sys.version.split()[0]}, torch {torch.__version__}, cuda {torch.version.cuda}, "
       f"gpu {torch.cuda.get_device_name() if torch.cuda.is_available() else None}")
 if missing or not torch.cuda.is_available():
@@ -32,15 +42,56 @@ if missing or not torch.cuda.is_available():
 PY
 
 status=0
-echo "== (a) gpu-marked tests"
-timeout 240 "$PYTHON" -m pytest -q -m gpu -rs -p no:cacheprovider tests/test_convlstm_gpu.py 2>&1 | tee "$OUT/gpu_tests.log" || status=1
+echo "== (a) throughput, Table 2 ConvLSTM (layers 2, hidden 64, 10 -> 10 at 1x64x64): eager, then the trainer=gpu default"
+TABLE2=(model=convlstm data=mnist layers=2 --synthetic --frame-shape 1,64,64 --device cuda --warmup 10 --steps 100 --windows 5)
+timeout 150 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision 32,bf16 --batch-size 4,32 \
+    --out "$RESULTS/bench_eager.json" 2>&1 | tee "$RESULTS/bench_eager.log" || status=1
+timeout 200 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision bf16 --compile reduce-overhead --batch-size 4,32 \
+    --out "$RESULTS/bench_default.json" 2>&1 | tee "$RESULTS/bench_default.log" || status=1
+echo "== (a) the sequence LSTM (sines, batch 64), fp32 against bf16"
+for layers in 1 3; do
+    timeout 60 "$PYTHON" -m vidpred.bench model=lstm data=sins layers=$layers --synthetic --device cuda --precision 32,bf16 \
+        --out "$RESULTS/bench_lstm_l$layers.json" 2>&1 | tee "$RESULTS/bench_lstm_l$layers.log" || status=1
+done
+STUDY="$RESULTS/moving_mnist"
+pids=()
+if [ -f "$DATA_DIR/mnist/t10k-images-idx3-ubyte.gz" ]; then
+    echo "== (b) Moving MNIST: $EPOCHS epochs of $TRAIN_SIZE sequences, batch 4; val $VAL_SIZE, test $TEST_SIZE"
+    digits=()
+    [ -f "$DATA_DIR/mnist/train-images-idx3-ubyte.gz" ] || digits=(data.train_digits=test)
+    MNIST=(data=mnist "paths.data_dir=$DATA_DIR" "${digits[@]}" data.test_source=auto
+           "data.train_size=$TRAIN_SIZE" "data.val_size=$VAL_SIZE" "data.test_size=$TEST_SIZE"
+           "trainer.max_epochs=$EPOCHS" trainer.progress=log trainer=gpu)
+    mkdir -p "$STUDY"
+    start() {  # name, overrides...
+        local name=$1; shift
+        timeout -s TERM "$RUN_LIMIT" "$PYTHON" -m vidpred.run "${MNIST[@]}" "$@" "hydra.run.dir=$STUDY/$name" >"$STUDY/$name.log" 2>&1 &
+        pids+=($!)
+    }
+    for layers in 1 2 3; do start "convlstm_l$layers" model=convlstm layers=$layers; done
+    start convlstm_l2_adversarial model=convlstm layers=2 loss=adversarial
+else
+    echo "== (b) skipped: no $DATA_DIR/mnist/t10k-images-idx3-ubyte.gz"
+fi
 
-echo "== (b) throughput, Table 2 ConvLSTM (layers 2, hidden 64, 10 -> 10 at 1x64x64)"
-TABLE2=(model=convlstm data=mnist layers=2 --synthetic --frame-shape 1,64,64 --device cuda)
-timeout 200 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision 32,bf16 --batch-size 4,32 \
-    --warmup 20 --steps 300 --windows 5 --out "$OUT/bench_eager.json" 2>&1 | tee "$OUT/bench_eager.log" || status=1
-echo "== (b) throughput with torch.compile, default and CUDA-graph modes (warm-up includes compiling)"
-timeout 240 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision bf16 --compile on,reduce-overhead --batch-size 4 \
-    --warmup 10 --steps 200 --windows 5 --out "$OUT/bench_compile.json" 2>&1 | tee "$OUT/bench_compile.log" || status=1
-echo "gpu_check: done (status $status); results in $OUT"
+echo "== (c) gpu-marked tests"
+timeout 420 "$PYTHON" -m pytest -q -m gpu -rs -p no:cacheprovider tests/test_convlstm_gpu.py 2>&1 | tee "$RESULTS/gpu_tests.log" || status=1
+
+if [ ${#pids[@]} -gt 0 ]; then
+    for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+    for model in last mean; do  # the baselines: no training, the same test sequences
+        "$PYTHON" -m vidpred.run "${MNIST[@]}" model=$model "hydra.run.dir=$STUDY/$model" >"$STUDY/$model.log" 2>&1 || status=1
+    done
+    tail -n 2 "$STUDY"/*.log
+    "$PYTHON" -m vidpred.report "$STUDY" --out "$RESULTS/report" 2>&1 | tail -n 5 || status=1
+    "$PYTHON" - "$RESULTS/report/runs.csv" <<'PY' || status=1
+import sys, pandas as pd
+runs = pd.read_csv(sys.argv[1])
+shown = [c for c in ("model", "loss", "layers", "status", "test_mse", "test_psnr", "test_ssim", "test_lpips",
+                     "train_seconds", "train_steps") if c in runs.columns]
+print(runs[shown].to_string(index=False))
+PY
+fi
+
+echo "gpu_check: done (status $status); results in $RESULTS"
 exit $status

@@ -116,3 +116,23 @@ def test_trainer_gpu_run_writes_video_metrics(tmp_path: Path) -> None:
     stored = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
     assert stored["mse_frame"] == pytest.approx(4096 * stored["mse"], rel=1e-9)
     assert 0 < stored["ssim"] <= 1 and len(stored["psnr_per_step"]) == 10
+
+
+@pytest.mark.parametrize("precision", ["auto", "16"])
+def test_adversarial_training_on_the_gpu(tmp_path: Path, precision: str) -> None:
+    """loss=adversarial under trainer=gpu (bf16, compiled generator) and under float16, where the
+    discriminator keeps its own gradient scaler in last.pt."""
+    fabricate_mnist(tmp_path / "data")
+    results = run_tiny(["model=convlstm", "data=mnist", "trainer=gpu", f"trainer.precision={precision}",
+                        "layers=2", "model.hidden=16", "loss=adversarial", "loss.channels=8",
+                        "loss.frame_discriminator=true", f"paths.data_dir={tmp_path / 'data'}",
+                        "data.num_workers=0", "trainer.log_every_n_steps=1"], tmp_path / "run")
+    assert results["status"] == "completed" and results["choices"]["loss"] == "adversarial"
+    assert results["precision"] == ("bf16" if precision == "auto" else "16")
+    rows = [line.split(",") for line in (tmp_path / "run" / "history.csv").read_text().splitlines()]
+    d_loss = [row[rows[0].index("d_loss")] for row in rows[1:]]
+    assert any(d_loss) and all(torch.isfinite(torch.tensor(float(v))) for v in d_loss if v)
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    if precision == "16":
+        assert state["discriminator"]["scaler"]["scale"] > 0 and state["scaler"]
+    assert 0 < results["test"]["ssim"] <= 1

@@ -62,6 +62,34 @@ def test_two_processes_write_one_run_folder_with_the_single_process_metrics(tmp_
     assert two["train"]["steps"] == one["train"]["steps"] == 2 * 16  # the global batch of 32 is kept
 
 
+def test_adversarial_training_on_two_processes_matches_one(tmp_path: Path) -> None:
+    """loss=adversarial under torchrun: the discriminator is data-parallel too, so both players'
+    losses and the test metrics are those of one process with the same global batch."""
+    from data_fabricate import fabricate_mnist
+
+    fabricate_mnist(tmp_path / "data", train=0, test=60, test_seq=None)
+    video = ["model=convlstm", "data=mnist", f"paths.data_dir={tmp_path / 'data'}", "data.train_digits=test",
+             "data.test_source=generated", "data.train_size=16", "data.val_size=4", "data.test_size=5",
+             "data.batch_size=4", "data.num_workers=0", "model.hidden=8", "model.patch_size=4",
+             "trainer.max_epochs=2", "trainer.log_every_n_steps=1", "trainer.progress=off", "trainer.device=cpu",
+             "loss=adversarial", "loss.channels=4", "loss.frame_discriminator=true", "loss.warmup_steps=1"]
+    done = torchrun([*video, f"hydra.run.dir={tmp_path / 'two'}"], tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    torch.set_num_threads(1)
+    one = run_experiment(compose_config(video), tmp_path / "one")
+    two = metrics(tmp_path / "two")
+    assert two["world_size"] == 2 and two["test"]["sequences"] == one["test"]["sequences"] == 5
+    np.testing.assert_allclose(two["test"]["mse_per_step"], one["test"]["mse_per_step"], rtol=1e-4)
+
+    def losses(run_dir: Path) -> np.ndarray:
+        rows = [line.split(",") for line in (run_dir / "history.csv").read_text().splitlines()]
+        columns = [rows[0].index(c) for c in ("train_loss", "d_loss", "g_adv")]
+        return np.array([[float(row[c]) for c in columns] for row in rows[1:] if row[columns[1]]])
+
+    assert len(losses(tmp_path / "one")) == 7  # 8 steps, the first one reconstruction only
+    np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)
+
+
 def stop_after_training_started(run_dir: Path, proc: subprocess.Popen, action) -> tuple[str, str]:  # noqa: ANN001
     deadline = time.monotonic() + 120
     while not (run_dir / "history.csv").exists():

@@ -605,9 +605,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("overrides", nargs="*", help="config overrides, as for python -m vidpred.run")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
-    parser.add_argument("--precision", default="32,bf16", help="comma-separated: 32, bf16, 16 (default: 32,bf16)")
+    parser.add_argument("--precision", default="32,bf16", help="comma-separated: 32, bf16, 16 or auto (as trainer=gpu chooses) (default: 32,bf16)")
     parser.add_argument("--compile", default="off",
-                        help="comma-separated on, off or a torch.compile mode, e.g. reduce-overhead (default: off)")
+                        help="comma-separated on, off, auto (as trainer=gpu chooses) or a torch.compile mode, e.g. reduce-overhead (default: off)")
     parser.add_argument("--batch-size", default=None, help="comma-separated (default: the config's data.batch_size)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (default: 10)")
     parser.add_argument("--steps", type=int, default=100, help="timed steps in total (default: 100)")

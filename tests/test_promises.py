@@ -254,6 +254,26 @@ def test_lstm_decoder_gets_the_last_context_value_then_its_own_predictions() -> 
         assert torch.equal(inputs[t + 1], prediction[:, t]), t
 
 
+def test_one_layer_decoder_is_one_fused_call_with_the_stepped_numbers() -> None:
+    """layers=1 fed its own predictions folds the head into the recurrent weights: the same
+    predictions and gradients as stepping the cell, with one cell step (the first) instead of all."""
+    torch.manual_seed(0)
+    model = Seq2SeqLSTM((2,), layers=1, hidden=8)
+    context = torch.rand(3, 6, 2)
+    steps = []
+    cell = torch.lstm_cell
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch, "lstm_cell", lambda *args: steps.append(1) or cell(*args))
+        folded = model(context, 5)
+    assert len(steps) == 1
+    _, (h, c) = model.encoder(context)
+    stepped = model._stepped_decoder(context[:, -1], h, c, 5, None)
+    torch.testing.assert_close(folded, stepped, rtol=1e-5, atol=1e-6)
+    for a, b in zip(torch.autograd.grad(folded.square().sum(), list(model.parameters())),
+                    torch.autograd.grad(stepped.square().sum(), list(model.parameters()))):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
 # ---------------------------------------------------------------- 7. meaningful bounds
 BOUNDS = ["data.train_size=512", "data.test_size=256", "data.batch_size=8", "trainer.max_epochs=4",
           "model.hidden=32", "optim.lr=5e-3"]

@@ -102,11 +102,19 @@ def test_bf16_autocast_on_the_cpu_trains_and_keeps_float32_weights() -> None:
     data = synthetic_splits("video", (1, 16, 16), context=4, horizon=3, sizes=(8, 4, 4))
     model = Seq2SeqConvLSTM((1, 16, 16), layers=2, hidden=8)
     seen: list[torch.dtype] = []
-    model.encoder[0].conv.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    conv2d = torch.nn.functional.conv2d
+
+    def watched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202 - every gate convolution, seen from outside
+        out = conv2d(*args, **kwargs)
+        seen.append(out.dtype)
+        return out
+
     trainer = Trainer(model, data, Path("unused"), TrainerConfig(progress="off"), OptimConfig(),
                       LoaderConfig(batch_size=4), Precision.create("bf16", torch.device("cpu")), seed=0)
     before = model.head.weight.detach().clone()
-    loss = trainer.train_step(torch.stack([data.train[i] for i in range(4)]))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.functional, "conv2d", watched)
+        loss = trainer.train_step(torch.stack([data.train[i] for i in range(4)]))
     assert torch.isfinite(torch.tensor(loss)) and loss > 0
     assert seen and all(d == torch.bfloat16 for d in seen)
     assert all(p.dtype == torch.float32 for p in model.parameters())

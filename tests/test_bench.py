@@ -21,6 +21,7 @@ from vidpred.models.convlstm import Seq2SeqConvLSTM
 from vidpred.models.lstm import Seq2SeqLSTM
 from vidpred.reference import GATES, TextbookSeq2SeqConvLSTM, TextbookSeq2SeqLSTM, build_textbook
 from vidpred.training.precision import Precision
+from vidpred.training.trainer import OptimConfig
 
 TINY = ["model=convlstm", "model.hidden=4", "model.patch_size=4", "data=mnist", "data.context=3",
         "data.horizon=2"]
@@ -80,18 +81,28 @@ def test_cli_error_is_one_line_and_exit_code_2() -> None:
 LSTM_TINY = ["model=lstm", "model.hidden=4", "data=sins", "data.context=3", "data.horizon=2"]
 
 
-def seq2seq_lstm_flops(batch: int, channels: int, hidden: int, context: int, horizon: int) -> int:
+def seq2seq_lstm_flops(batch: int, channels: int, hidden: int, context: int, horizon: int,
+                       folded: bool = False) -> int:
     """A 1-layer Seq2Seq LSTM training step counted by hand, the way FlopCounterMode counts: 2 m n k
     per GEMM forward; backward, one GEMM for the weight gradient and one for the input gradient
-    when the input needs one."""
+    when the input needs one. ``folded``: vidpred's decoder after its first step, with the head
+    folded into the recurrent weights (a width-1 zero input, no input gradients)."""
     x_gemm = 2 * batch * channels * 4 * hidden  # the four gates of the input
     h_gemm = 2 * batch * hidden * 4 * hidden    # the four gates of h
     head = 2 * batch * hidden * channels
-    forward = (context + horizon) * (x_gemm + h_gemm) + horizon * head
-    weight_gradients = forward
-    input_gradients = ((context + horizon - 1) * h_gemm  # not of the encoder's initial h: a constant zero
-                       + (horizon - 1) * x_gemm          # the decoder's inputs, but not the context's last value
-                       + horizon * head)                 # and never the context's values
+    if not folded:
+        forward = (context + horizon) * (x_gemm + h_gemm) + horizon * head
+        weight_gradients = forward
+        input_gradients = ((context + horizon - 1) * h_gemm  # not of the encoder's initial h: a constant zero
+                           + (horizon - 1) * x_gemm          # the decoder's inputs, but not the context's last value
+                           + horizon * head)                 # and never the context's values
+        return forward + weight_gradients + input_gradients
+    zero_input = 2 * batch * 1 * 4 * hidden  # the folded steps' width-1 zero input
+    fold = 2 * 4 * hidden * channels * hidden  # W_ih @ W_head: once per step, whatever the batch
+    forward = (context + 1) * (x_gemm + h_gemm) + (horizon - 1) * (zero_input + h_gemm) + horizon * head + fold
+    weight_gradients = ((context + 1) * (x_gemm + h_gemm) + (horizon - 1) * h_gemm + horizon * head
+                        + 2 * fold)  # the zero input's weight is a constant; the fold's two factors are not
+    input_gradients = (context + horizon - 1) * h_gemm + horizon * head
     return forward + weight_gradients + input_gradients
 
 
@@ -122,10 +133,15 @@ def copy_into_convlstm(textbook: TextbookSeq2SeqConvLSTM, model: Seq2SeqConvLSTM
 def test_flop_count_of_a_train_step_matches_a_hand_count(which: str) -> None:
     data = bench.synthetic_splits("sequence", (1,), context=3, horizon=2, sizes=(4, 2, 2))
     build = TextbookSeq2SeqLSTM if which == "textbook" else Seq2SeqLSTM
-    flops = bench.train_step_flops(build((1,), layers=1, hidden=4), data, batch_size=2)
-    assert flops == seq2seq_lstm_flops(batch=2, channels=1, hidden=4, context=3, horizon=2) == 4384
-    # every counted product has the batch as a dimension: per sample, the batch does not matter
-    assert bench.train_step_flops(build((1,), layers=1, hidden=4), data, batch_size=4) == 2 * flops
+    folded = which == "vidpred"
+    for batch, expected in ((2, 4640 if folded else 4384), (4, None)):
+        flops = bench.train_step_flops(build((1,), layers=1, hidden=4), data, batch_size=batch)
+        hand = seq2seq_lstm_flops(batch=batch, channels=1, hidden=4, context=3, horizon=2, folded=folded)
+        assert flops == hand and expected in (None, hand)
+    # per sample at any batch, from the counts at batch 1 and 2
+    contender = bench.Contender(which, lambda: build((1,), layers=1, hidden=4))
+    bench.count_flops([contender], data, OptimConfig())
+    assert contender.flops_per_sample(4) == flops / 4 and contender.flops_fixed == (384 if folded else 0)
 
 
 def test_gate_convolution_flops_are_forward_and_both_gradients() -> None:
@@ -195,8 +211,8 @@ def test_reference_cli_prints_the_ratio_and_flop_columns(tmp_path: Path,
                           "--out", str(out)])
     assert torch.get_num_threads() == threads  # --threads lasts for the run only
     assert [r.model for r in results] == ["vidpred", "textbook"]
-    per_sample = seq2seq_lstm_flops(batch=1, channels=1, hidden=4, context=3, horizon=2)
-    for r in results:
+    for r, folded in zip(results, (True, False)):
+        per_sample = seq2seq_lstm_flops(batch=4, channels=1, hidden=4, context=3, horizon=2, folded=folded) / 4
         assert r.flops_per_sample == per_sample and len(r.window_rates) == 2
         assert r.gflops_per_second == pytest.approx(per_sample * r.samples_per_second / 1e9)
         assert 0 < r.percent_of_peak < 100 and "measured GEMM peak" in r.peak_source
@@ -204,8 +220,8 @@ def test_reference_cli_prints_the_ratio_and_flop_columns(tmp_path: Path,
     assert "ratio vidpred / textbook:" in printed and "on cpu (threads=1)" in printed
     assert "measured GEMM peak" in printed and "threads=1, median of" in printed
     lines = [line for line in printed.splitlines() if line.split()[0] in ("vidpred", "textbook")]
-    assert len(lines) == 2 and all("2.19 kFLOP/sample" in line and "GFLOP/s" in line and "% of peak" in line
-                                   for line in lines)
+    assert len(lines) == 2 and all("GFLOP/s" in line and "% of peak" in line for line in lines)
+    assert "2.22 kFLOP/sample" in lines[0] and "2.19 kFLOP/sample" in lines[1]
     stored = json.loads(out.read_text())
     assert [r["model"] for r in stored["results"]] == ["vidpred", "textbook"]
     assert {"flops_per_sample", "gflops_per_second", "percent_of_peak", "peak_source"} <= set(stored["results"][0])

@@ -67,8 +67,8 @@ from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, Trainer
 log = logging.getLogger("vidpred")
 
 FLOPS_NOTE = ("FLOPs: FlopCounterMode over one Trainer.train_step (forward, MSE loss, backward) on the CPU "
-              "in fp32, per sample; matrix products and convolutions only (gate nonlinearities, the loss "
-              "and Adam's elementwise update are not counted)")
+              "in fp32 at batch 1 and 2, per sample at the timed batch; matrix products and convolutions only "
+              "(gate nonlinearities, the loss and Adam's elementwise update are not counted)")
 
 
 # ---------------------------------------------------------------- synthetic data
@@ -136,8 +136,9 @@ def train_step_flops(model: Forecaster, data: DataSplits, batch_size: int = 2,
     """FLOPs of one real :meth:`Trainer.train_step` of ``model`` on ``batch_size`` training items,
     on the CPU in fp32 (the model is trained one step: pass a throwaway copy).
 
-    Every counted product has the batch as one of its dimensions, so FLOPs per sample do not depend
-    on the batch size: a small batch gives the count of any batch, on any device.
+    The count is affine in the batch size: products with the batch as a dimension, plus the few that
+    work on weights alone (the one-layer LSTM folds its head into its recurrent weights once per
+    step), so two small batches give the count of any batch, on any device (:func:`count_flops`).
     """
     require(len(data.train) >= batch_size, f"cannot count FLOPs on {batch_size} items: the training "
             f"split has {len(data.train)}")
@@ -470,7 +471,13 @@ class Contender:
 
     label: str
     build: Callable[[], Forecaster]
-    flops_per_sample: float | None = None
+    flops_per_item: float | None = None  # counted FLOPs of a training step per item of its batch
+    flops_fixed: float = 0.0             # and once per step, whatever the batch (products of weights alone)
+
+    def flops_per_sample(self, batch_size: int) -> float | None:
+        if self.flops_per_item is None:
+            return None
+        return self.flops_per_item + self.flops_fixed / batch_size
 
 
 def contenders_for(model_name: str, model_params: dict[str, Any], data: DataSplits,
@@ -483,15 +490,17 @@ def contenders_for(model_name: str, model_params: dict[str, Any], data: DataSpli
     return out
 
 
-def count_flops(contenders: Sequence[Contender], data: DataSplits, optim: OptimConfig, batch_size: int,
-                seed: int = 0) -> None:
-    """Fill in each contender's FLOPs per sample (once: they depend on the model, not the run)."""
+def count_flops(contenders: Sequence[Contender], data: DataSplits, optim: OptimConfig, seed: int = 0) -> None:
+    """Fill in each contender's FLOPs per item and per step (once: they depend on the model, not the
+    run), from counted steps at batch 1 and 2."""
     for contender in contenders:
-        if contender.flops_per_sample is None:
-            seed_everything(seed)
-            count_batch = min(batch_size, 2, len(data.train))
-            flops = train_step_flops(contender.build(), data, count_batch, optim, seed)
-            contender.flops_per_sample = flops / count_batch
+        if contender.flops_per_item is None:
+            counts = []
+            for batch in range(1, min(2, len(data.train)) + 1):
+                seed_everything(seed)
+                counts.append(train_step_flops(contender.build(), data, batch, optim, seed))
+            per_item = counts[-1] - counts[0] if len(counts) == 2 else counts[0]
+            contender.flops_per_item, contender.flops_fixed = per_item, counts[0] - per_item
 
 
 def bench_models(contenders: Sequence[Contender], data: DataSplits, device: torch.device, precision: str,
@@ -539,16 +548,17 @@ def bench_models(contenders: Sequence[Contender], data: DataSplits, device: torc
                              slowest=min(own), fastest=max(own), warmup_seconds=warm,
                              peak_memory_mib=timer.peak_memory_mib, steps=len(own) * per_window,
                              model=contender.label, peak_source=peak.source, window_rates=list(own))
-        if contender.flops_per_sample is not None:
-            achieved = contender.flops_per_sample * result.samples_per_second
-            result.flops_per_sample = contender.flops_per_sample
+        per_sample = contender.flops_per_sample(batch_size)
+        if per_sample is not None:
+            achieved = per_sample * result.samples_per_second
+            result.flops_per_sample = per_sample
             result.gflops_per_second = achieved / 1e9
             if peak.flops_per_second is not None:
                 result.peak_gflops_per_second = peak.flops_per_second / 1e9
                 result.percent_of_peak = 100 * achieved / peak.flops_per_second
             if conv_rates is not None:
                 result.conv_gflops_per_second = statistics.median(conv_rates) / 1e9
-                efficiency = paired_median([contender.flops_per_sample * r for r in own], conv_rates)[0]
+                efficiency = paired_median([per_sample * r for r in own], conv_rates)[0]
                 result.conv_efficiency = 100 * efficiency
         results.append(result)
     conv_result = None
@@ -571,7 +581,7 @@ def bench_one(model_name: str, model_params: dict[str, Any], data: DataSplits, d
     require(len(data.train) >= batch_size,
             f"batch size {batch_size} is larger than the {len(data.train)} training items")
     contenders = contenders_for(model_name, model_params, data, reference=False)
-    count_flops(contenders, data, optim, batch_size, seed)
+    count_flops(contenders, data, optim, seed)
     results, _ = bench_models(contenders, data, device, precision, compile_model, batch_size, optim,
                               warmup, steps, windows, num_workers, seed)
     return results[0]
@@ -676,9 +686,9 @@ def run(args: argparse.Namespace) -> list[BenchResult]:
     for batch_size in batch_sizes:
         require(len(data.train) >= batch_size,
                 f"batch size {batch_size} is larger than the {len(data.train)} training items")
-    count_flops(contenders, data, optim, min(batch_sizes), seed=int(cfg.seed))
-    print(FLOPS_NOTE + ": " + ", ".join(f"{c.label} {si(c.flops_per_sample or 0, 'FLOP')}/sample" for c in contenders),
-          flush=True)
+    count_flops(contenders, data, optim, seed=int(cfg.seed))
+    print(FLOPS_NOTE + ": " + ", ".join(f"{c.label} {si(c.flops_per_sample(min(batch_sizes)) or 0, 'FLOP')}/sample"
+                                        for c in contenders), flush=True)
     results, comparisons, convs, sources = [], [], [], []
     for batch_size in batch_sizes:
         for precision in precisions:

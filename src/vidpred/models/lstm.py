@@ -15,11 +15,18 @@ CPU; the numbers equal the stepped decoder's up to float rounding (a test checks
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
 from vidpred.errors import require
 from vidpred.models.base import Forecaster, register
+
+# The folded weights are computed anew in every forward pass, so cuDNN's advice to flatten the module's
+# parameters into one buffer does not apply to them.
+warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk",
+                        category=UserWarning, module=__name__)
 
 
 @register

@@ -10,6 +10,8 @@ import pytest
 import torch
 from omegaconf import DictConfig
 
+import vidpred.run
+from data_fabricate import fabricate_mnist
 from vidpred.config import CONFIG_DIR, compose
 from vidpred.run import run_experiment
 
@@ -60,3 +62,36 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="module")
+def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real MNIST test digits from ../shared/data, else fabricated ones in the same format."""
+    if (SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
+        return SHARED_DATA
+    root = tmp_path_factory.mktemp("data")
+    fabricate_mnist(root, train=0, test=60, test_seq=None)
+    return root
+
+
+@pytest.fixture(scope="module")
+def one_thread_no_figures():
+    """One CPU thread (tiny models run faster and reproducibly so) and no sample figures (a second
+    of matplotlib per run that no test here looks at). Modules opt in with ``usefixtures``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(vidpred.run, "save_samples", lambda *args, **kwargs: [])
+        yield
+    torch.set_num_threads(threads)
+
+
+class InterruptAt:
+    """A run callback that stops training like Ctrl-C after ``step`` optimizer steps."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
+        if step == self.step:
+            raise KeyboardInterrupt

@@ -6,32 +6,19 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import json
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import SHARED_DATA, compose_config
+from conftest import InterruptAt, compose_config
 from data_cli import assert_one_line_error, cli
-from data_fabricate import fabricate_mnist
 from data_http import serve
 from run_cli import run_cli
 from test_lpips import random_weights, save_weights
 from vidpred import lpips
-from vidpred.errors import ConfigError
 from vidpred.run import run_experiment
 from vidpred.training.objectives import Discriminator, discriminator_loss, generator_adversarial
-
-
-@pytest.fixture(scope="module")
-def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real MNIST test digits from ../shared/data, else fabricated ones in the same format."""
-    if (SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
-        return SHARED_DATA
-    root = tmp_path_factory.mktemp("data")
-    fabricate_mnist(root, train=0, test=60, test_seq=None)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +35,6 @@ def tiny(mnist_root: Path, lpips_weights: Path) -> list[str]:
             "metrics.lpips=true", f"metrics.lpips_weights={lpips_weights}"]
 
 
-class StopAt:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
-        if step == self.step:
-            raise KeyboardInterrupt
-
-
 def history(run_dir: Path) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k != "time"} for row in csv.DictReader(open(run_dir / "history.csv"))]
 
@@ -66,7 +44,7 @@ def test_an_adversarial_run_resumes_exactly_and_reports_lpips(tmp_path: Path, mn
     settings = tiny(mnist_root, lpips_weights)
     straight = run_experiment(compose_config(settings), tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(settings), tmp_path / "resumed", callbacks=[StopAt(7)])
+        run_experiment(compose_config(settings), tmp_path / "resumed", callbacks=[InterruptAt(7)])
     resumed = run_experiment(compose_config(settings), tmp_path / "resumed")
     assert resumed["train"]["resumed_from_step"] == 7 and resumed["train"]["steps"] == straight["train"]["steps"] == 12
     assert resumed["test"] == straight["test"]

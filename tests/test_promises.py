@@ -20,7 +20,6 @@ import pytest
 import torch
 import yaml
 
-import vidpred.run
 from conftest import compose_config
 from data_fabricate import stock_csv
 from vidpred.data import build_data, families
@@ -38,16 +37,7 @@ SINS = dict(context=10, horizon=10, train_size=256, val_size=64, test_size=64,
 LSTM = ["model.hidden=8"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_no_figures():
-    """One CPU thread (tiny models run faster and reproducibly so) and no sample figures (a second
-    of matplotlib per run that no test here looks at)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(vidpred.run, "save_samples", lambda *args, **kwargs: [])
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread_no_figures")
 
 
 def run(overrides: list[str], run_dir: Path, callbacks=()) -> dict:

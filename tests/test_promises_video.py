@@ -9,33 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-import vidpred.run
-from conftest import SHARED_DATA, compose_config
-from data_fabricate import digit_images, fabricate_mnist, write_gz
+from conftest import compose_config
+from data_fabricate import digit_images, write_gz
 from vidpred.data import build_data
 from vidpred.data.idx import encode_idx
 from vidpred.models.convlstm import Seq2SeqConvLSTM
 from vidpred.run import run_experiment
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread_no_figures():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(vidpred.run, "save_samples", lambda *args, **kwargs: [])
-        yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def mnist_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real MNIST test digits from ../shared/data, else fabricated ones in the same format."""
-    if (SHARED_DATA / "mnist" / "t10k-images-idx3-ubyte.gz").is_file():
-        return SHARED_DATA
-    root = tmp_path_factory.mktemp("data")
-    fabricate_mnist(root, train=0, test=60, test_seq=None)
-    return root
+pytestmark = pytest.mark.usefixtures("one_thread_no_figures")
 
 
 def mnist(root: Path, *extra: str) -> list[str]:

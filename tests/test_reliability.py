@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_config
+from conftest import InterruptAt, compose_config
 from data_cli import assert_one_line_error, cli
 from run_cli import run_cli
 from vidpred import rundir
@@ -29,15 +29,6 @@ def snapshot(run_dir: Path) -> dict[str, bytes]:
     """Every file of a run folder but the log and the lock: what a failed attempt must not touch."""
     return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
             if p.is_file() and p.name not in ("run.log", rundir.LOCK)}
-
-
-class InterruptAt:
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
-        if step == self.step:
-            raise KeyboardInterrupt
 
 
 # ---------------------------------------------------------------- one process per run folder

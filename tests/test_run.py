@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config
+from conftest import InterruptAt, compose_config
 from vidpred.run import run_experiment
 
 SMALL = ["data.train_size=2000", "data.val_size=200", "data.test_size=500", "trainer.progress=off"]
@@ -55,17 +55,6 @@ def test_lstm_learns_sines_far_better_than_baselines(tmp_path: Path) -> None:
     last = run(["model=last"], tmp_path / "last")["test"]["mse"]
     mean = run(["model=mean"], tmp_path / "mean")["test"]["mse"]
     assert lstm * 10 < min(last, mean)
-
-
-class InterruptAt:
-    """A callback that stops training like Ctrl-C after ``step`` optimizer steps."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
-        if step == self.step:
-            raise KeyboardInterrupt
 
 
 @pytest.mark.parametrize("interrupt_at", [40, 64])  # mid-epoch, and right at an epoch's end

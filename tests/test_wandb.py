@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import compose_config
+from conftest import InterruptAt, compose_config
 from vidpred.errors import ConfigError, DataError
 from vidpred.loggers import NullLogger, WandbLogger, build_logger, resolve_wandb_mode
 from vidpred.run import run_experiment
@@ -221,14 +221,8 @@ def session_records(path: Path) -> list:
 
 def test_a_resumed_run_continues_the_same_wandb_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-
-    class StopAt:
-        def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
-            if step == 4:
-                raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(TINY), run_dir, callbacks=[StopAt()])
+        run_experiment(compose_config(TINY), run_dir, callbacks=[InterruptAt(4)])
     first_id = (run_dir / "wandb" / "vidpred_run_id").read_text().strip()
     run_experiment(compose_config(TINY), run_dir)  # resumes from last.pt at step 4
     wandb.teardown()

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.download import Remote, extract, fetch
 from vidpred.data.registry import DataFamily
-from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
-                                sha256_file, unit_frames, verify_manifest, write_manifest)
+from vidpred.data.store import (ClipWindows, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
+                                sha256_file, verify_manifest, write_manifest)
 from vidpred.errors import DataError, require
 
 log = logging.getLogger("vidpred")
@@ -134,20 +133,12 @@ def download(data_dir: str | os.PathLike[str], mirror: str | None = None) -> lis
     return prepare(raw, data_dir)
 
 
-class KTHClips(Dataset):
-    """Windows of ``length`` frames inside the clips, as float32 ``(T, 1, 64, 64)`` in [0, 1]."""
-
-    def __init__(self, frames: np.ndarray, starts: np.ndarray, length: int) -> None:
-        self.frames = Mapped(frames)
-        self.starts = starts
-        self.length = length
-
-    def __len__(self) -> int:
-        return len(self.starts)
+class KTHClips(ClipWindows):
+    """Windows of ``length`` frames inside the clips, as float32 ``(T, 1, 64, 64)`` in [0, 1]
+    (KTH stores grey frames without a channel axis)."""
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        start = int(self.starts[index])
-        return unit_frames(self.frames.array[start: start + self.length]).unsqueeze(1)
+        return super().__getitem__(index).unsqueeze(1)
 
 
 def window_starts(clips: np.ndarray, length: int, stride: int) -> np.ndarray:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from vidpred.errors import DataError, UserError
 from vidpred.io import permit_umask, write_json
@@ -218,3 +219,20 @@ def verify_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str], c
                             "prepare the data again")
         lines.append(f"{key}: {path.name} {tuple(array.shape)} {array.dtype} ok")
     return lines
+
+
+class ClipWindows(Dataset):
+    """Windows of ``length`` stored frames starting at ``starts``, as float32 tensors in [0, 1]
+    (``(T, C, S, S)`` for frames stored with their channels)."""
+
+    def __init__(self, frames: np.ndarray, starts: np.ndarray, length: int) -> None:
+        self.frames = Mapped(frames)
+        self.starts = starts
+        self.length = length
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        start = int(self.starts[index])
+        return unit_frames(self.frames.array[start: start + self.length])

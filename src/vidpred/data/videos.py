@@ -27,14 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.media import find_clips, read_clip
 from vidpred.data.registry import DataFamily
-from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, sha256_file,
-                                unit_frames, verify_manifest, write_manifest)
+from vidpred.data.store import (ClipWindows, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, sha256_file,
+                                verify_manifest, write_manifest)
 from vidpred.errors import DataError, UserError, require
 
 log = logging.getLogger("vidpred")
@@ -126,22 +124,6 @@ def assign_splits(clips: list[dict[str, Any]], val_fraction: float, test_fractio
         splits[index] = ("test" if position < counts["test"] else
                          "val" if position < counts["test"] + counts["val"] else "train")
     return splits  # type: ignore[return-value]
-
-
-class ClipWindows(Dataset):
-    """Windows of ``length`` frames inside the clips, float32 ``(T, C, S, S)`` in [0, 1]."""
-
-    def __init__(self, frames: np.ndarray, starts: np.ndarray, length: int) -> None:
-        self.frames = Mapped(frames)
-        self.starts = starts
-        self.length = length
-
-    def __len__(self) -> int:
-        return len(self.starts)
-
-    def __getitem__(self, index: int) -> torch.Tensor:
-        start = int(self.starts[index])
-        return unit_frames(self.frames.array[start: start + self.length])
 
 
 def build_videos(data_dir: str, context: int, horizon: int, set: str | None = None,  # noqa: A002

@@ -71,6 +71,7 @@ class Seq2SeqConvLSTM(Forecaster):
 
     name, label = "convlstm", "ConvLSTM"
     kinds = ("video",)
+    cell: type[nn.Module] = ConvLSTMCell  # (in_channels, hidden, kernel_size) -> (x, (h, c)) -> (h, c)
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,
                  kernel_size: int = 3, patch_size: int = 1, teacher_forcing: float = 0.0,
@@ -94,9 +95,9 @@ class Seq2SeqConvLSTM(Forecaster):
         self.teacher_forcing_decay_steps = teacher_forcing_decay_steps
         folded = channels * patch_size * patch_size
         self.encoder = nn.ModuleList(
-            ConvLSTMCell(folded if k == 0 else hidden, hidden, kernel_size) for k in range(layers))
+            self.cell(folded if k == 0 else hidden, hidden, kernel_size) for k in range(layers))
         self.decoder = nn.ModuleList(
-            ConvLSTMCell(folded if k == 0 else hidden, hidden, kernel_size) for k in range(layers))
+            self.cell(folded if k == 0 else hidden, hidden, kernel_size) for k in range(layers))
         self.head = nn.Conv3d(hidden, folded, kernel_size=(HEAD_WINDOW, 3, 3), padding=(0, 1, 1))
         # Training forward passes seen so far: drives the scheduled-sampling decay and, being a
         # buffer, is saved in checkpoints so that a resumed run continues the same schedule.

@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	@if ! $(PY) -c "import torch" 2>/dev/null; then \
 	  if [ -n "$(TORCH_WHEEL)" ]; then $(PY) -m pip install -q "$(TORCH_WHEEL)"; \
-	  else $(PY) -m pip install -q "torch>=2.3"; fi; fi
+	  else $(PY) -m pip install -q "torch>=2.4"; fi; fi
 	$(PY) -m pip install -q -e ".[dev,video,cluster,search]"
 	touch $@
 

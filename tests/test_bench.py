@@ -106,6 +106,22 @@ def seq2seq_lstm_flops(batch: int, channels: int, hidden: int, context: int, hor
     return forward + weight_gradients + input_gradients
 
 
+def stacked_lstm_flops(batch: int, channels: int, hidden: int, layers: int, context: int, horizon: int,
+                       written: bool) -> int:
+    """A stacked Seq2Seq LSTM training step counted by hand, as :func:`seq2seq_lstm_flops` counts.
+    ``written``: vidpred's several-layer decoder on the CPU, whose backward also forms the gradient
+    of the context's last value (autograd skips it: the context needs none)."""
+    x_gemm = 2 * batch * channels * 4 * hidden  # layer 0's input
+    h_gemm = 2 * batch * hidden * 4 * hidden    # h, and the input of the layers above
+    head = 2 * batch * hidden * channels
+    forward = (context + horizon) * (x_gemm + (2 * layers - 1) * h_gemm) + horizon * head
+    weight_gradients = forward
+    input_gradients = (layers * (context - 1) * h_gemm + (layers - 1) * context * h_gemm  # the encoder
+                       + horizon * ((2 * layers - 1) * h_gemm + head)                    # the decoder
+                       + (horizon if written else horizon - 1) * x_gemm)                 # its fed-back inputs
+    return forward + weight_gradients + input_gradients
+
+
 def copy_into_lstm(textbook: TextbookSeq2SeqLSTM, model: Seq2SeqLSTM) -> None:
     """The textbook's per-gate Linear weights into nn.LSTM's stacked [i; f; g; o] layout."""
     state = {"head.weight": textbook.head.weight, "head.bias": textbook.head.bias}
@@ -142,6 +158,18 @@ def test_flop_count_of_a_train_step_matches_a_hand_count(which: str) -> None:
     contender = bench.Contender(which, lambda: build((1,), layers=1, hidden=4))
     bench.count_flops([contender], data, OptimConfig())
     assert contender.flops_per_sample(4) == flops / 4 and contender.flops_fixed == (384 if folded else 0)
+
+
+@pytest.mark.parametrize("layers", [2, 3])
+@pytest.mark.parametrize("which", ["textbook", "vidpred"])
+def test_flop_count_of_a_stacked_train_step_matches_a_hand_count(which: str, layers: int) -> None:
+    data = bench.synthetic_splits("sequence", (1,), context=3, horizon=2, sizes=(4, 2, 2))
+    build = TextbookSeq2SeqLSTM if which == "textbook" else Seq2SeqLSTM
+    flops = bench.train_step_flops(build((1,), layers=layers, hidden=4), data, batch_size=2)
+    hand = stacked_lstm_flops(batch=2, channels=1, hidden=4, layers=layers, context=3, horizon=2,
+                              written=which == "vidpred")
+    assert flops == hand == {(2, False): 11808, (2, True): 11872, (3, False): 19232, (3, True): 19296}[
+        layers, which == "vidpred"]
 
 
 def test_gate_convolution_flops_are_forward_and_both_gradients() -> None:

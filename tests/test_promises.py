@@ -222,9 +222,12 @@ def test_build_model_refuses_exactly_the_undeclared_kinds(monkeypatch: pytest.Mo
 
 
 # ---------------------------------------------------------------- 6. decoder feedback (LSTM)
-def test_lstm_decoder_gets_the_last_context_value_then_its_own_predictions() -> None:
+@pytest.mark.parametrize("layers", [1, 2, 3])
+def test_lstm_decoder_gets_the_last_context_value_then_its_own_predictions(layers: int) -> None:
+    """The stepped decoder is watched feeding back; the path the model takes (folded for one layer,
+    the written-backward decoder for several on the CPU) gives its numbers and never reads the target."""
     torch.manual_seed(0)
-    model = Seq2SeqLSTM((2,), layers=2, hidden=8, teacher_forcing=1.0).eval()
+    model = Seq2SeqLSTM((2,), layers=layers, hidden=8, teacher_forcing=1.0).eval()
     inputs: list[torch.Tensor] = []
     cell = torch.lstm_cell
     first_layer = model.decoder.weight_ih_l0
@@ -237,11 +240,16 @@ def test_lstm_decoder_gets_the_last_context_value_then_its_own_predictions() -> 
     context, target = torch.rand(3, 6, 2), torch.rand(3, 5, 2)
     with pytest.MonkeyPatch.context() as patch, torch.no_grad():
         patch.setattr(torch, "lstm_cell", watched)
-        prediction = model(context, 5, target=target)  # in eval the target is never fed
+        _, (h, c) = model.encoder(context)
+        stepped = model._stepped_decoder(context[:, -1], h, c, 5, target)  # in eval the target is never fed
     assert len(inputs) == 5
     assert torch.equal(inputs[0], context[:, -1])
     for t in range(4):
-        assert torch.equal(inputs[t + 1], prediction[:, t]), t
+        assert torch.equal(inputs[t + 1], stepped[:, t]), t
+    with torch.no_grad():
+        prediction = model(context, 5, target=target)
+        torch.testing.assert_close(prediction, stepped, rtol=1e-5, atol=1e-6)
+        assert torch.equal(prediction, model(context, 5, target=torch.rand_like(target)))
 
 
 def test_one_layer_decoder_is_one_fused_call_with_the_stepped_numbers() -> None:

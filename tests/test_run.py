@@ -57,10 +57,15 @@ def test_lstm_learns_sines_far_better_than_baselines(tmp_path: Path) -> None:
     assert lstm * 10 < min(last, mean)
 
 
-@pytest.mark.parametrize("interrupt_at", [40, 64])  # mid-epoch, and right at an epoch's end
-def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path, interrupt_at: int) -> None:
+@pytest.mark.parametrize(("interrupt_at", "model"), [
+    (40, ["model.teacher_forcing=0.3"]),  # mid-epoch, scheduled sampling (the stepped decoder)
+    (64, ["model.teacher_forcing=0.3"]),  # right at an epoch's end
+    (40, ["layers=2"]),                   # the written-backward decoder of several layers
+])
+def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path: Path, interrupt_at: int,
+                                                                model: list[str]) -> None:
     settings = ["trainer.max_epochs=3", "trainer.checkpoint_every_n_steps=25", "optim.scheduler=cosine",
-                "model.teacher_forcing=0.3", "trainer.log_every_n_steps=8", "model.hidden=32"]
+                *model, "trainer.log_every_n_steps=8", "model.hidden=32"]
     straight = run(settings, tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         run(settings, tmp_path / "resumed", callbacks=[InterruptAt(interrupt_at)])

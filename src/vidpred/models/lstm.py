@@ -3,14 +3,19 @@
 An encoder LSTM reads the context; a decoder LSTM of the same depth starts from the encoder's
 final states and is fed its own previous prediction (the last observed value for the first step);
 a linear head maps the top hidden state to the ``D`` channels. The encoder is PyTorch's fused
-multi-layer LSTM; the decoder keeps an ``nn.LSTM``'s weights but steps them with the fused LSTM
-cell, because its Python loop over predicted steps is inherent to autoregressive decoding.
+multi-layer LSTM. The decoder keeps an ``nn.LSTM``'s weights; how it runs them depends on the case,
+always with the same equations (tests compare the three):
 
-One layer, fed its own predictions, needs no loop: the fed-back input is ``W_o h + b_o``, a linear
-function of the previous hidden state, so ``W_ih x + W_hh h = (W_hh + W_ih W_o) h + W_ih b_o`` and
-the decoder after its first step is an LSTM with no input and those folded weights. PyTorch's fused
-LSTM runs it in one call (forward and backward), which makes the training step much faster on the
-CPU; the numbers equal the stepped decoder's up to float rounding (a test checks it).
+- One layer fed its own predictions needs no loop: the fed-back input is ``W_o h + b_o``, a linear
+  function of the previous hidden state, so ``W_ih x + W_hh h = (W_hh + W_ih W_o) h + W_ih b_o``
+  and the decoder after its first step is an LSTM with no input and those folded weights, which
+  PyTorch's fused LSTM runs in one call, forward and backward.
+- Several layers cannot fold (layer 0's input comes from the top layer's previous step). On the
+  CPU they run as :class:`~vidpred.models.lstm_backprop.FedBackDecoder`, whose backward pass is
+  written out instead of recorded by autograd, which makes the training step faster.
+- Otherwise (scheduled sampling, CUDA, autocast) the decoder steps PyTorch's fused LSTM cell in a
+  Python loop, each prediction fed back before the next step exists; calling ``nn.LSTM`` on a
+  sequence of length 1 would pay its whole set-up at every step.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from torch import nn
 
 from vidpred.errors import require
 from vidpred.models.base import Forecaster, register
+from vidpred.models.lstm_backprop import FedBackDecoder
 
 # The folded weights are computed anew in every forward pass, so cuDNN's advice to flatten the module's
 # parameters into one buffer does not apply to them.
@@ -50,10 +56,15 @@ class Seq2SeqLSTM(Forecaster):
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:
         _, (h, c) = self.encoder(context)
-        fed_back_only = not (target is not None and self.training and self.teacher_forcing > 0)
-        if self.decoder.num_layers == 1 and fed_back_only and horizon > 1:
-            return self._folded_decoder(context[:, -1], h, c, horizon)
-        return self._stepped_decoder(context[:, -1], h, c, horizon, target)
+        last_seen = context[:, -1]
+        if target is not None and self.training and self.teacher_forcing > 0:
+            return self._stepped_decoder(last_seen, h, c, horizon, target)
+        if self.decoder.num_layers == 1 and horizon > 1:
+            return self._folded_decoder(last_seen, h, c, horizon)
+        if context.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            weights = [w for layer in self.decoder.all_weights for w in layer]
+            return FedBackDecoder.apply(horizon, last_seen, h, c, self.head.weight, self.head.bias, *weights)
+        return self._stepped_decoder(last_seen, h, c, horizon, None)
 
     def _folded_decoder(self, last_seen: torch.Tensor, h: torch.Tensor, c: torch.Tensor,
                         horizon: int) -> torch.Tensor:
@@ -69,9 +80,6 @@ class Seq2SeqLSTM(Forecaster):
 
     def _stepped_decoder(self, last_seen: torch.Tensor, h: torch.Tensor, c: torch.Tensor, horizon: int,
                          target: torch.Tensor | None) -> torch.Tensor:
-        # The decoder steps its layers with the fused LSTM cell on its own nn.LSTM weights: each
-        # prediction is fed back before the next step exists, and calling nn.LSTM on a sequence of
-        # length 1 pays its whole set-up (and a costly backward) at every step.
         hs, cs = list(h.unbind(0)), list(c.unbind(0))
         step_input = last_seen
         outputs = []

@@ -206,7 +206,7 @@ class Trainer:
                 self.train_discriminator = DistributedDataParallel(
                     self.discriminator, device_ids=[self.device.index] if self.device.type == "cuda" else None)
             self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.loss.lr,
-                                                betas=(self.loss.beta1, self.loss.beta2))
+                                                betas=(self.loss.beta1, self.loss.beta2), fused=True)
             self.d_scaler = precision.grad_scaler()
         self.history_columns = (*HISTORY_COLUMNS, *(("d_loss", "g_adv") if self.discriminator else ()))
         self.step_values: dict[str, float] = {}  # the last step's reported losses (for loggers)
@@ -269,7 +269,9 @@ class Trainer:
     # ---------------------------------------------------------------- optimisation
     def _make_optimizer(self, optim: OptimConfig) -> torch.optim.Optimizer:
         kind = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
-        return kind(self.model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay)
+        # fused: one kernel over all parameters, on the CPU as on CUDA (a third of the multi-tensor
+        # update's time for the study's LSTM, measured; GradScaler supports it)
+        return kind(self.model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, fused=True)
 
     def _make_scheduler(self, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
         if self._optim.scheduler in (None, "none") or self.optimizer is None:

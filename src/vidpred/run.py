@@ -369,8 +369,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     # Hydra prints its own multi-line reports and exits 1; with HYDRA_FULL_ERROR it re-raises the
     # exception instead, which is translated below into the one line vidpred promises.
     os.environ["HYDRA_FULL_ERROR"] = "1"
+    from hydra.core.plugins import Plugins
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+
+    # The sweeper of conf/hydra/sweeper/vidpred.yaml, registered by hand (see its module). Hydra's
+    # first scan re-executes its own plugin modules, so it must come before the subclass is imported.
+    plugins = Plugins.instance()
+    from hydra_plugins.vidpred_sweeper import LayerAwareSweeper
+
+    plugins.register(LayerAwareSweeper)
 
     world = distributed.from_environment()
     try:

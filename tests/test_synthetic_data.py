@@ -53,6 +53,20 @@ def test_noise_is_smoothed_and_min_max_normalised() -> None:
     assert np.abs(np.diff(arr, axis=1)).mean() < 0.2
 
 
+@pytest.mark.parametrize("boundary", ["constant", "wrap"])
+def test_noise_boundary_is_the_filters_mode(boundary: str) -> None:
+    """data.boundary picks how the filter extends the sequence past its ends; the default, scipy's
+    reflect, keeps the study's test set (checked above) unchanged."""
+    data = build("noise", boundary=boundary)
+    rng = item_rng(SEEDS["test"], 5)
+    smooth = gaussian_filter1d(rng.uniform(0, 1, 40), sigma=1.0, mode=boundary)
+    np.testing.assert_allclose(data.test.array[5, :, 0], (smooth - smooth.min()) / (smooth.max() - smooth.min()),
+                               atol=1e-6)
+    assert not np.allclose(data.test.array, build("noise").test.array)
+    with pytest.raises(ConfigError, match="data.boundary must be one of reflect, constant, nearest, mirror, wrap"):
+        build("noise", boundary="zeros")
+
+
 @pytest.mark.parametrize("name", ["sins", "noise"])
 def test_items_are_keyed_by_split_seed_and_index(name: str) -> None:
     small, large = build(name, test_size=10), build(name, test_size=30)

@@ -14,11 +14,17 @@ from vidpred.data.synthetic import build_generated
 from vidpred.errors import require
 
 
-def make_noise_item(sigma: float) -> Callable[[np.random.Generator, int], np.ndarray]:
+# How the filter extends a sequence past its ends (scipy.ndimage's ``mode``). The default is
+# scipy's; ``constant`` pads with zeros, as ``np.convolve(..., mode="same")`` does. The choice
+# changes the last steps' statistics, and with them how predictable the horizon is.
+BOUNDARIES = ("reflect", "constant", "nearest", "mirror", "wrap")
+
+
+def make_noise_item(sigma: float, boundary: str = "reflect") -> Callable[[np.random.Generator, int], np.ndarray]:
     """Uniform(0, 1) noise smoothed by a Gaussian filter, then min-max normalised per sequence."""
 
     def noise_item(rng: np.random.Generator, length: int) -> np.ndarray:
-        smooth = gaussian_filter1d(rng.uniform(0.0, 1.0, length), sigma=sigma)
+        smooth = gaussian_filter1d(rng.uniform(0.0, 1.0, length), sigma=sigma, mode=boundary)
         low, high = smooth.min(), smooth.max()
         return (smooth - low) / (high - low) if high > low else np.zeros_like(smooth)
 
@@ -26,9 +32,10 @@ def make_noise_item(sigma: float) -> Callable[[np.random.Generator, int], np.nda
 
 
 def build_noise(context: int, horizon: int, train_size: int, val_size: int, test_size: int,
-                seeds: dict[str, int], sigma: float = 1.0) -> DataSplits:
+                seeds: dict[str, int], sigma: float = 1.0, boundary: str = "reflect") -> DataSplits:
     require(sigma > 0, f"data.sigma must be positive, got {sigma}")
-    return build_generated("noise", make_noise_item(sigma), context, horizon, train_size, val_size,
+    require(boundary in BOUNDARIES, f"data.boundary must be one of {', '.join(BOUNDARIES)}, got {boundary!r}")
+    return build_generated("noise", make_noise_item(sigma, boundary), context, horizon, train_size, val_size,
                            test_size, seeds)
 
 

@@ -9,7 +9,7 @@ output: ``z = W_ih x + b_ih + W_hh h + b_hh``, ``c' = f c + i g``, ``h' = o tanh
 autograd: the forward pass writes gates and states into buffers allocated once, and the backward
 pass (backpropagation through time) walks the steps in reverse, multiplying by factors computed for
 all steps at once, and forms each weight gradient as one product over all steps. Choices that make
-it cheap on the CPU, each measured with ``python -m vidpred.bench``:
+it cheap on the CPU, each timed against its alternative:
 
 - the forward buffers are ``(T, F, B)``, a contiguous ``(F, B)`` slab per step for the
   elementwise operations; the gate gradients are ``(F, T, B)``, which is already the ``(F, T B)``

@@ -32,18 +32,13 @@ import torch
 Tensor = torch.Tensor
 
 
-def _doubled_candidate(weight: Tensor, hidden: int) -> Tensor:
-    """``weight`` (or a bias) with the candidate gate's rows doubled: sigmoid then gives tanh's argument."""
-    scale = weight.new_ones(4 * hidden)
-    scale[2 * hidden:3 * hidden] = 2
-    return weight * (scale[:, None] if weight.dim() == 2 else scale)
-
-
 def _unpack(weights: tuple[Tensor, ...]) -> list[tuple[Tensor, Tensor, Tensor]]:
-    """Per layer: ``w_ih``, ``w_hh`` and the summed bias as a column, candidate rows doubled."""
+    """Per layer: ``w_ih``, ``w_hh`` and the summed bias as a column, with the candidate gate's rows
+    doubled (sigmoid of the doubled argument then gives its tanh)."""
     hidden = weights[1].shape[1]
-    return [(_doubled_candidate(w_ih, hidden), _doubled_candidate(w_hh, hidden),
-             _doubled_candidate(b_ih + b_hh, hidden)[:, None])
+    scale = weights[1].new_ones(4 * hidden, 1)
+    scale[2 * hidden:3 * hidden] = 2
+    return [(w_ih * scale, w_hh * scale, (b_ih + b_hh)[:, None] * scale)
             for w_ih, w_hh, b_ih, b_hh in zip(weights[0::4], weights[1::4], weights[2::4], weights[3::4])]
 
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 import vidpred.run
 from data_fabricate import fabricate_mnist
 from vidpred.config import CONFIG_DIR, compose
+from vidpred.models import MODELS
 from vidpred.run import run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,11 +44,15 @@ def shrink_overrides(cfg: DictConfig) -> list[str]:
     for key, size in (("train_size", 16), ("val_size", 8), ("test_size", 8)):
         if key in cfg.data:
             out.append(f"data.{key}={size}")
-    # a narrow model: the matrix checks wiring, not capacity (a full ConvLSTM step is slow on a CPU)
-    for key, value in (("hidden", 8), ("patch_size", 4)):
-        if key in cfg.model:
-            out.append(f"model.{key}={value}")
+    # a narrow model, as the model declares it: the matrix checks wiring, not capacity (a full
+    # ConvLSTM step is slow on a CPU)
+    out += small_model_overrides(cfg.model.name)
     return out
+
+
+def small_model_overrides(model: str) -> list[str]:
+    """``model.KEY=VALUE`` for the small variant model ``model`` declares (``Forecaster.small``)."""
+    return [f"model.{key}={value}" for key, value in MODELS[model].small.items()]
 
 
 def run_tiny(overrides: Sequence[str], run_dir: Path) -> dict:

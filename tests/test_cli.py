@@ -13,6 +13,7 @@ import pytest
 from conftest import REPO
 from data_cli import assert_one_line_error
 from run_cli import run_cli
+from vidpred.models import MODELS
 
 TINY = ["data.train_size=64", "data.val_size=16", "data.test_size=16", "trainer.max_epochs=1",
         "trainer.progress=off"]
@@ -75,7 +76,7 @@ def test_no_cuda_is_a_one_line_error(tmp_path: Path, capsys) -> None:
 
 def test_unknown_config_option_fails_with_the_choices(tmp_path: Path, capsys) -> None:
     code, _, err = run_cli(capsys, "model=gru", f"hydra.run.dir={tmp_path / 'run'}")
-    assert_one_line_error(code, err, "unknown option model=gru; choose one of convlstm, last, linear, lstm, mean")
+    assert_one_line_error(code, err, f"unknown option model=gru; choose one of {', '.join(sorted(MODELS))}")
 
 
 def test_debug_switch_shows_the_traceback(tmp_path: Path) -> None:

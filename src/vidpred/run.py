@@ -34,11 +34,11 @@ from omegaconf import DictConfig, OmegaConf
 import vidpred
 from vidpred import config, distributed, rundir
 from vidpred.distributed import SINGLE, World
-from vidpred.data import DataSplits, build_data
+from vidpred.data import DataSplits, build_data, family
 from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
 from vidpred.io import atomic_path, write_json
 from vidpred.loggers import NullLogger, build_logger
-from vidpred.models import build_model, count_parameters
+from vidpred.models import build_model, check_model_kind, count_parameters
 from vidpred.plots import save_samples
 from vidpred.registry import call_with_config
 from vidpred.seeding import seed_everything
@@ -116,6 +116,7 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
     loader = call_with_config(LoaderConfig, {k: plain["data"][k] for k in LOADER_KEYS}, prefix="data")
 
+    check_model_kind(cfg.model.name, family(cfg.data.name).kind)  # before any data is read or generated
     tick = time.perf_counter()
     data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
     data = build_data(cfg.data.name, data_params, plain["paths"]["data_dir"])

@@ -8,10 +8,13 @@ training or are fitted in closed form through :meth:`Forecaster.fit`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
+from torch.utils.flop_counter import FlopCounterMode
 
 
 class Forecaster(nn.Module):
@@ -31,25 +34,66 @@ class Forecaster(nn.Module):
     layered: bool = True
     #: how tables name it
     label: str = ""
+    #: settings of a small variant (``model.KEY=VALUE``) that trains in seconds on a CPU: the tests
+    #: shrink every model with them, and the README lists them for debugging runs
+    small: ClassVar[dict[str, Any]] = {}
 
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         """Closed-form fitting on the training split (a no-op for most models)."""
 
-    def forward(self, context: torch.Tensor, horizon: int,
-                target: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
-        raise NotImplementedError
+    def auxiliary_loss(self) -> torch.Tensor | None:
+        """Per item ``(B,)``, a training loss the last training forward pass computed besides the
+        prediction (PredRNN-v2's memory decoupling), in units of the trainer's mean squared error;
+        None for most models. Reading it clears it: it holds the graph of that pass."""
+        return None
+
+    @torch.no_grad()
+    def macs_per_sample(self, frame_shape: tuple[int, ...], context: int, horizon: int) -> int:
+        """Multiply-accumulates of one prediction (``forward`` in evaluation mode) of one item of
+        frames ``frame_shape`` with ``context`` steps given and ``horizon`` predicted, each
+        multiply-add counted ONCE: the convention of the published model tables
+        (``torch.utils.flop_counter`` counts a multiply-add as two FLOPs). Matrix products and
+        convolutions only. Nothing is computed: the pass runs on the meta device, so it is instant
+        whatever the model's size.
+        """
+        meta = {name: torch.empty_like(value, device="meta")
+                for name, value in (*self.named_parameters(), *self.named_buffers())}
+        item = torch.empty(1, context, *frame_shape, device="meta")
+        was_training = self.training
+        self.eval()
+        try:
+            with FlopCounterMode(display=False) as counter:
+                functional_call(self, meta, (item, horizon))
+        finally:
+            self.train(was_training)
+        return counter.get_total_flops() // 2
 
 
 MODELS: dict[str, type[Forecaster]] = {}
 
-F = TypeVar("F", bound=type[Forecaster])
+M = TypeVar("M", bound=type[Forecaster])
 
 
-def register(cls: F) -> F:
+def register(cls: M) -> M:
     """Class decorator: make the model buildable as ``model=<cls.name>``."""
     assert cls.name and cls.name not in MODELS, f"model name {cls.name!r} is empty or taken"
     MODELS[cls.name] = cls
     return cls
+
+
+def space_to_depth(frames: torch.Tensor, patch: int) -> torch.Tensor:
+    """``(B, T, C, H, W)`` -> ``(B, T, C p^2, H/p, W/p)``: each ``p x p`` block of pixels becomes
+    channels, so that recurrent convolutions run on a ``p``-times smaller grid."""
+    if patch == 1:
+        return frames
+    return F.pixel_unshuffle(frames.flatten(0, 1), patch).unflatten(0, frames.shape[:2])
+
+
+def depth_to_space(frames: torch.Tensor, patch: int) -> torch.Tensor:
+    """The inverse of :func:`space_to_depth`."""
+    if patch == 1:
+        return frames
+    return F.pixel_shuffle(frames.flatten(0, 1), patch).unflatten(0, frames.shape[:2])
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -71,6 +71,7 @@ class Seq2SeqConvLSTM(Forecaster):
 
     name, label = "convlstm", "ConvLSTM"
     kinds = ("video",)
+    small = {"hidden": 8, "patch_size": 4}
     cell: type[nn.Module] = ConvLSTMCell  # (in_channels, hidden, kernel_size) -> (x, (h, c)) -> (h, c)
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,

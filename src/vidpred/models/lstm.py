@@ -39,6 +39,7 @@ warnings.filterwarnings("ignore", message="RNN module weights are not part of si
 class Seq2SeqLSTM(Forecaster):
     name, label = "lstm", "LSTM"
     kinds = ("sequence",)
+    small = {"hidden": 8}
 
     def __init__(self, frame_shape: tuple[int, ...], layers: int, hidden: int = 64,
                  teacher_forcing: float = 0.0) -> None:

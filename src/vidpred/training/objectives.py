@@ -1,6 +1,14 @@
-"""What a training step minimises: ``loss=mse`` (the study's), or ``loss=adversarial``, the next step
-the study names for its blurry video predictions: a reconstruction term plus a GAN term from a
-discriminator that judges the predicted frames given the context frames.
+"""What a training step minimises: ``loss=mse`` (the study's); ``loss=ddr``, the mean squared error
+plus TAU's differential divergence regularisation; or ``loss=adversarial``, the next step the study
+names for its blurry video predictions: a reconstruction term plus a GAN term from a discriminator
+that judges the predicted frames given the context frames.
+
+``loss=ddr`` (Tan et al., CVPR 2023; video, a horizon of 2 or more): the differences between
+consecutive predicted frames and between consecutive true frames are each turned into a
+distribution over the pixels by a softmax (temperature ``loss.temperature``, 0.1), and the
+Kullback-Leibler divergence of the prediction's from the truth's is added with weight
+``loss.alpha`` (0.1), averaged over items, frame pairs and pixels (as the published TAU was
+trained). It rewards getting the motion right, not only the pixels.
 
 ``loss=adversarial``:
 
@@ -28,7 +36,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from vidpred.errors import require
 
-OBJECTIVES = ("mse", "adversarial")
+OBJECTIVES = ("mse", "ddr", "adversarial")
 GANS = ("lsgan", "hinge")
 RECONSTRUCTIONS = ("mse", "l1")
 
@@ -46,6 +54,8 @@ class LossConfig:
     beta2: float = 0.999
     channels: int = 32             # the discriminator's first layer; doubled at each downsampling
     frame_discriminator: bool = False
+    alpha: float = 0.1             # loss=ddr: the weight of the divergence of the frame differences
+    temperature: float = 0.1       # loss=ddr: the softmax's temperature
 
     def __post_init__(self) -> None:
         require(self.name in OBJECTIVES, f"unknown loss {self.name!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -58,10 +68,16 @@ class LossConfig:
         require(0 <= self.beta1 < 1 and 0 <= self.beta2 < 1, f"loss.beta1 and loss.beta2 must be in [0, 1), "
                                                              f"got {self.beta1} and {self.beta2}")
         require(self.channels >= 1, f"loss.channels must be at least 1, got {self.channels}")
+        require(self.alpha >= 0, f"loss.alpha must be non-negative, got {self.alpha}")
+        require(self.temperature > 0, f"loss.temperature must be positive, got {self.temperature}")
 
     @property
     def adversarial(self) -> bool:
         return self.name == "adversarial"
+
+    @property
+    def ddr(self) -> bool:
+        return self.name == "ddr"
 
 
 def _downsampled(frame: int) -> int:
@@ -151,3 +167,15 @@ def reconstruction(kind: str, prediction: torch.Tensor, target: torch.Tensor) ->
     """The summed squared (``mse``) or absolute (``l1``) error of a batch."""
     error = prediction.float() - target.float()
     return error.square().sum() if kind == "mse" else error.abs().sum()
+
+
+def differential_divergence(prediction: torch.Tensor, target: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Per item ``(B,)``: TAU's differential divergence, ``KL(softmax(dP / t) || softmax(dY / t))``
+    with ``dP``, ``dY`` the differences of consecutive predicted and true frames (softmax over each
+    difference's pixels), averaged over the frame pairs and the pixels."""
+    pairs = prediction.shape[1] - 1
+    if pairs < 1:
+        return prediction.new_zeros(prediction.shape[0], dtype=torch.float32)
+    log_p = F.log_softmax(prediction.float().diff(dim=1).flatten(2) / temperature, dim=2)
+    log_q = F.log_softmax(target.float().diff(dim=1).flatten(2) / temperature, dim=2)
+    return (log_p.exp() * (log_p - log_q)).flatten(1).mean(dim=1)

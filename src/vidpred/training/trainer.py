@@ -30,8 +30,8 @@ from vidpred.metrics import make_accumulator
 from vidpred.models.base import Forecaster
 from vidpred.training import checkpoint
 from vidpred.training.accel import COMPILE_MODES, accelerate, fall_back_to_eager
-from vidpred.training.objectives import (Discriminator, LossConfig, discriminator_loss, generator_adversarial,
-                                         reconstruction)
+from vidpred.training.objectives import (Discriminator, LossConfig, differential_divergence, discriminator_loss,
+                                         generator_adversarial, reconstruction)
 from vidpred.training.precision import Precision
 from vidpred.training.progress import Progress
 
@@ -208,6 +208,10 @@ class Trainer:
             self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.loss.lr,
                                                 betas=(self.loss.beta1, self.loss.beta2), fused=True)
             self.d_scaler = precision.grad_scaler()
+        if self.loss.ddr and model.trainable:
+            require(data.kind == "video", f"loss=ddr compares frame differences; data={data.name} holds sequences")
+            require(data.horizon >= 2, f"loss=ddr compares consecutive predicted frames: data.horizon must be at "
+                                       f"least 2, got {data.horizon}")
         self.history_columns = (*HISTORY_COLUMNS, *(("d_loss", "g_adv") if self.discriminator else ()))
         self.step_values: dict[str, float] = {}  # the last step's reported losses (for loggers)
         self.run_dir = Path(run_dir)
@@ -302,9 +306,12 @@ class Trainer:
         with self.precision.autocast():
             prediction = self.train_model(context, self.data.horizon, target=target)
             rec_sum = reconstruction(self.loss.rec, prediction, target) * weight
+            extra = self._extra_loss(prediction, target)
         sums = [rec_sum.detach(), torch.tensor(float(stop_requested()), device=self.device)]
         rec_weight = self.loss.rec_weight if self.discriminator is not None else 1.0
         generator_loss = rec_weight * rec_sum / elements
+        if extra is not None:
+            generator_loss = generator_loss + rec_weight * extra.sum() * weight / items
         adversarial = self.discriminator is not None and self.summary.steps >= self.loss.warmup_steps
         if adversarial:
             generator_loss = generator_loss + self._discriminator_backward(context, target, prediction, items, weight,
@@ -332,6 +339,14 @@ class Trainer:
         if adversarial:
             self.step_values.update(d_loss=report[2] / items, g_adv=report[3] / items)
         return value
+
+    def _extra_loss(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor | None:
+        """Per item, what the step minimises besides the reconstruction, in its units: the model's own
+        auxiliary loss (PredRNN-v2's decoupling) and ``loss=ddr``'s divergence; None when neither."""
+        terms = [term for term in (self.model.auxiliary_loss(),) if term is not None]
+        if self.loss.ddr:
+            terms.append(self.loss.alpha * differential_divergence(prediction, target, self.loss.temperature))
+        return sum(terms[1:], terms[0]) if terms else None
 
     def _discriminator_backward(self, context: torch.Tensor, target: torch.Tensor, prediction: torch.Tensor,
                                 items: int, weight: float, sums: list[torch.Tensor]) -> torch.Tensor:

@@ -98,8 +98,10 @@ class TextbookConvLSTMCell(nn.Module):
         self.conv_x = nn.Conv2d(in_channels, 4 * hidden, kernel_size, padding=kernel_size // 2)
         self.conv_h = nn.Conv2d(hidden, 4 * hidden, kernel_size, padding=kernel_size // 2, bias=False)
 
-    def forward(self, x: torch.Tensor, state: State) -> State:
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor | None, torch.Tensor | None]) -> State:
         h, c = state
+        if h is None or c is None:  # the zero state, spelled out as the textbook does
+            h = c = x.new_zeros(x.shape[0], self.hidden, *x.shape[2:])
         i, f, g, o = torch.split(self.conv_x(x) + self.conv_h(h), self.hidden, dim=1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         return torch.sigmoid(o) * torch.tanh(c), c

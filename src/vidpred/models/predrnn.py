@@ -178,7 +178,7 @@ class PredRNNv2(Forecaster):
 
         states: list[tuple[torch.Tensor | None, torch.Tensor | None]] = [(None, None)] * len(self.cells)
         memory: torch.Tensor | None = None
-        decoupling: list[torch.Tensor] = []
+        increments: list[tuple[torch.Tensor, torch.Tensor]] = []  # (dC, dM) of every cell call, for decoupling
         predictions: list[torch.Tensor] = []  # prediction of frame t + 1 made at step t
         prediction: torch.Tensor | None = None
         for t in range(steps + horizon - 1):
@@ -195,24 +195,26 @@ class PredRNNv2(Forecaster):
                 states[k] = (h, c)
                 step_input = h
                 if training and self.adapter is not None:
-                    decoupling.append(self._decoupling(delta_c, delta_m))
+                    increments.append((delta_c, delta_m))
             if training or t >= steps - 1:  # in training the context frames' predictions count too
                 prediction = self.head(step_input)
                 predictions.append(prediction)
 
         future = torch.stack(predictions[-horizon:], dim=1)
         if training:
-            self._auxiliary = self._auxiliary_terms(x, predictions[:steps - 1], decoupling, horizon)
+            self._auxiliary = self._auxiliary_terms(x, predictions[:steps - 1], increments, horizon)
         return depth_to_space(future, self.patch_size)
 
-    def _decoupling(self, delta_c: torch.Tensor, delta_m: torch.Tensor) -> torch.Tensor:
-        """Per item, |cos| of the adapted memory increments over the pixels, averaged over channels."""
-        pair = self.adapter(torch.cat([delta_c, delta_m])).float().flatten(2)
-        a, b = pair.chunk(2)
-        return F.cosine_similarity(a, b, dim=2).abs().mean(dim=1)
+    def _decoupling(self, increments: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Per item, |cos| of the adapted memory increments over the pixels, averaged over channels and
+        cell calls (every call's pair through the adapter at once: one convolution, not hundreds)."""
+        pairs = torch.stack([torch.stack(pair) for pair in increments], dim=1)  # (2, calls, B, hidden, h, w)
+        adapted = self.adapter(pairs.flatten(0, 2)).float().unflatten(0, pairs.shape[:3]).flatten(4)
+        cosine = F.cosine_similarity(adapted[0], adapted[1], dim=3)  # (calls, B, hidden)
+        return cosine.abs().mean(dim=(0, 2))
 
     def _auxiliary_terms(self, x: torch.Tensor, context_predictions: list[torch.Tensor],
-                         decoupling: list[torch.Tensor], horizon: int) -> torch.Tensor:
+                         increments: list[tuple[torch.Tensor, torch.Tensor]], horizon: int) -> torch.Tensor:
         """Per item: the squared error of the context frames' predictions and the decoupling loss,
         in units of the horizon's mean squared error (see the module docstring)."""
         batch = x.shape[0]
@@ -221,7 +223,7 @@ class PredRNNv2(Forecaster):
         if context_predictions:
             error = torch.stack(context_predictions, dim=1).float() - x[:, 1:].float()
             terms = terms + error.square().flatten(1).sum(dim=1) / elements
-        if decoupling:
+        if increments:
             predicted = len(context_predictions) + horizon
-            terms = terms + self.decouple_beta * predicted * torch.stack(decoupling).mean(dim=0)
+            terms = terms + self.decouple_beta * predicted * self._decoupling(increments)
         return terms / horizon

@@ -77,6 +77,67 @@ def test_decoder_feeds_back_its_predictions_causally() -> None:
     assert not torch.allclose(model(changed, horizon=1), full[:, :1])
 
 
+def test_the_head_is_a_causal_3d_convolution_over_the_top_decoder_states() -> None:
+    """The head runs as 2-D convolutions with the time slices of its kernel: the same numbers as the
+    3-D convolution (kernel 3) over each step's window of the last three top states, zeros first."""
+    torch.manual_seed(0)
+    model = Seq2SeqConvLSTM((2, 16, 16), layers=2, hidden=6, patch_size=2)
+    tops: list[torch.Tensor] = []
+    model.decoder[-1].register_forward_hook(lambda module, args, out: tops.append(out[0]))
+    with torch.no_grad():
+        out = model(torch.rand(3, 4, 2, 16, 16), 5)
+        window, expected = [torch.zeros_like(tops[0])] * 2, []
+        for state in tops:
+            window = [*window[-2:], state]
+            expected.append(torch.sigmoid(model.head(torch.stack(window, dim=2)).squeeze(2)))
+    assert len(tops) == 5
+    torch.testing.assert_close(out, model._unfold(torch.stack(expected, dim=1)), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("with_state", [True, False])
+def test_the_cpu_cell_update_has_autograds_gradients(with_state: bool) -> None:
+    """CellUpdate (the CPU path's written-out backward, candidate rows doubled) against autograd through
+    the plain equations, in float64 to finite differences, and the whole model against the textbook
+    twin (two convolutions per cell, autograd): predictions and every gradient."""
+    from vidpred.models.convlstm import CellUpdate
+    from vidpred.reference import TextbookSeq2SeqConvLSTM
+
+    torch.manual_seed(0)
+    gates = torch.randn(2, 12, 3, 3, dtype=torch.double, requires_grad=True)
+    c = torch.randn(2, 3, 3, 3, dtype=torch.double, requires_grad=True) if with_state else None
+    assert torch.autograd.gradcheck(CellUpdate.apply, (gates, c))
+    i, f, g, o = gates.chunk(4, dim=1)
+    update = torch.sigmoid(i) * torch.tanh(g / 2)
+    c_new = update if c is None else torch.sigmoid(f) * c + update
+    for got, expected in zip(CellUpdate.apply(gates, c), (torch.sigmoid(o) * torch.tanh(c_new), c_new)):
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
+
+    shape = dict(frame_shape=(2, 8, 8), layers=2, hidden=3, kernel_size=3, patch_size=2)
+    model, textbook = Seq2SeqConvLSTM(**shape), TextbookSeq2SeqConvLSTM(**shape)
+    for side in ("encoder", "decoder"):
+        for ours, theirs in zip(getattr(model, side), getattr(textbook, side)):
+            split = theirs.conv_x.in_channels
+            with torch.no_grad():
+                theirs.conv_x.weight.copy_(ours.conv.weight[:, :split])
+                theirs.conv_h.weight.copy_(ours.conv.weight[:, split:])
+                theirs.conv_x.bias.copy_(ours.conv.bias)
+    textbook.head.load_state_dict(model.head.state_dict())
+    context, target = torch.rand(2, 4, 2, 8, 8), torch.rand(2, 3, 2, 8, 8)
+    losses = [((m(context, 3) - target) ** 2).sum() for m in (model, textbook)]
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+    ours, theirs = ({name: grad for (name, _), grad in zip(m.named_parameters(), torch.autograd.grad(loss, list(m.parameters())))}
+                    for loss, m in zip(losses, (model, textbook)))
+    for side in ("encoder", "decoder"):
+        for k in range(2):
+            torch.testing.assert_close(ours[f"{side}.{k}.conv.weight"],
+                                       torch.cat([theirs[f"{side}.{k}.conv_x.weight"], theirs[f"{side}.{k}.conv_h.weight"]],
+                                                 dim=1), rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(ours[f"{side}.{k}.conv.bias"], theirs[f"{side}.{k}.conv_x.bias"],
+                                       rtol=1e-4, atol=1e-6)
+    for name in ("head.weight", "head.bias"):
+        torch.testing.assert_close(ours[name], theirs[name], rtol=1e-4, atol=1e-6)
+
+
 def test_scheduled_sampling_in_training_only_and_decays() -> None:
     torch.manual_seed(0)
     model = Seq2SeqConvLSTM((1, 12, 12), layers=1, hidden=4, teacher_forcing=1.0,

@@ -92,6 +92,44 @@ def test_adversarial_training_on_two_processes_matches_one(tmp_path: Path) -> No
     np.testing.assert_allclose(losses(tmp_path / "two"), losses(tmp_path / "one"), rtol=1e-4)
 
 
+def test_every_video_model_trains_on_two_processes_as_on_one(tmp_path: Path) -> None:
+    """Each trainable video model of the registry (its small variant), data-parallel on two Gloo
+    processes and in one: the same losses, validation and test metrics. SimVP's BatchNorm takes
+    its statistics over the global batch. PredRNN-v2 without sampling coins: the coins, like the
+    ConvLSTM's teacher forcing, come from each process's own generator."""
+    import json
+
+    from data_fabricate import fabricate_mnist
+    from test_promises_models import VIDEO, tiny
+
+    fabricate_mnist(tmp_path / "data", train=0, test=60, test_seq=None)
+    runs = {model: tiny(model, tmp_path / "data", "data.test_size=5", "trainer.max_epochs=1",
+                        *(["model.sampling=none"] if model == "predrnn" else []))
+            for model in VIDEO}
+    runs["simvp_tau_ddr"] = tiny("simvp", tmp_path / "data", "data.test_size=5", "trainer.max_epochs=1",
+                                 "model.translator=tau", "loss=ddr")
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(Path(__file__).parent / "torchrun_runs.py"), str(tmp_path / "two"), json.dumps(runs)]
+    done = subprocess.run(command, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    torch.set_num_threads(1)
+    for name, overrides in runs.items():
+        one = run_experiment(compose_config(overrides), tmp_path / "one" / name)
+        two = metrics(tmp_path / "two" / name)
+        assert two["world_size"] == 2 and two["test"]["sequences"] == one["test"]["sequences"] == 5, name
+        np.testing.assert_allclose(two["test"]["mse_per_step"], one["test"]["mse_per_step"], rtol=1e-4, err_msg=name)
+        np.testing.assert_allclose(two["val"]["mse"], one["val"]["mse"], rtol=1e-4, err_msg=name)
+        losses = [[float(row.split(",")[2]) for row in history(tmp_path / folder)[1:] if row.split(",")[2]]
+                  for folder in (f"two/{name}", f"one/{name}")]
+        assert len(losses[0]) == 4
+        np.testing.assert_allclose(*losses, rtol=1e-4, err_msg=name)
+        weights = [torch.load(tmp_path / folder / "checkpoints" / "last.pt", weights_only=True)["model"]
+                   for folder in (f"two/{name}", f"one/{name}")]
+        for key, value in weights[1].items():  # weights and buffers: BatchNorm's statistics, the sampling clock
+            torch.testing.assert_close(weights[0][key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {key}: {m}")
+
+
 def stop_after_training_started(run_dir: Path, proc: subprocess.Popen, action) -> tuple[str, str]:  # noqa: ANN001
     deadline = time.monotonic() + 120
     while not (run_dir / "history.csv").exists():

@@ -1,5 +1,6 @@
-"""Video promises that a test can break: the ConvLSTM's decoder feedback, scheduled sampling across a
-resume, the Moving MNIST test set and the ``standard28`` generator. Tiny sizes throughout."""
+"""Video promises that a test can break: the ConvLSTM's decoder feedback, the Moving MNIST test set and
+the ``standard28`` generator. Tiny sizes throughout. (Scheduled sampling across a resume is tested
+for every model in ``test_promises_models.py``.)"""
 
 from __future__ import annotations
 
@@ -50,37 +51,6 @@ def test_convlstm_decoder_gets_the_last_context_frame_then_its_own_predictions()
     folded = model._fold(prediction)
     for t in range(3):
         assert torch.equal(inputs[t + 1], folded[:, t]), t
-
-
-# ---------------------------------------------------------------- scheduled sampling across a resume
-class SamplingStep:
-    """Interrupts like Ctrl-C after step ``stop`` (if given); records the sampling count at the end."""
-
-    def __init__(self, stop: int | None = None) -> None:
-        self.stop, self.final = stop, None
-
-    def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
-        if step == self.stop:
-            raise KeyboardInterrupt
-
-    def on_fit_end(self, trainer) -> None:  # noqa: ANN001
-        self.final = int(trainer.model.sampling_step)
-
-
-def test_convlstm_scheduled_sampling_continues_after_a_resume(tmp_path: Path, mnist_root: Path) -> None:
-    cfg = compose_config(mnist(mnist_root, "model=convlstm", "model.hidden=4", "model.patch_size=8",
-                               "model.teacher_forcing=0.5", "model.teacher_forcing_decay_steps=6",
-                               "trainer.max_epochs=2", "optim.lr=1e-2"))
-    straight = SamplingStep()
-    expected = run_experiment(cfg, tmp_path / "straight", [straight])
-    with pytest.raises(KeyboardInterrupt):
-        run_experiment(cfg, tmp_path / "resumed", [SamplingStep(stop=3)])
-    resumed = SamplingStep()
-    results = run_experiment(cfg, tmp_path / "resumed", [resumed])
-    assert results["train"]["resumed_from_step"] == 3 and results["train"]["steps"] == 8
-    assert straight.final == resumed.final == 8  # one count per training step, the resumed ones included
-    assert results["test"]["mse_per_step"] == expected["test"]["mse_per_step"]
-    assert results["val"]["mse"] == expected["val"]["mse"]
 
 
 # ---------------------------------------------------------------- the standard28 generator

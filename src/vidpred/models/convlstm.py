@@ -21,6 +21,8 @@ which is much faster and widens the receptive field.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,6 +34,58 @@ State = tuple[torch.Tensor, torch.Tensor]
 MaybeState = tuple[torch.Tensor | None, torch.Tensor | None]  # (None, None): the zero state
 
 HEAD_WINDOW = 3  # temporal kernel of the 3-D convolution head
+
+
+class CellUpdate(torch.autograd.Function):
+    """The cell update from the gate pre-activations, ``c' = f c + i g`` and ``h' = o tanh(c')``, with
+    its backward pass written out: the CPU path in float32.
+
+    ``gates`` holds ``[i, f, 2 g, o]`` pre-activations: the candidate's rows come doubled (the cell
+    doubles those rows of its weights), so that one sigmoid over all four gates gives every
+    activation, the candidate's as ``tanh(g) = 2 sigmoid(2 g) - 1``; ``tanh(c')`` is computed the same
+    way. PyTorch's CPU tanh costs several sigmoids. The backward pass writes the four gates'
+    gradients into one tensor, the convolution's, where autograd would concatenate four. ``c`` may be
+    None, the zero state.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, gates: torch.Tensor, c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        acts = torch.sigmoid(gates)
+        i, f, g, o = acts.chunk(4, dim=1)
+        g.mul_(2).sub_(1)
+        c_new = i * g
+        if c is not None:
+            c_new.addcmul_(f, c)
+        tanh_c = torch.sigmoid(c_new * 2).mul_(2).sub_(1)
+        ctx.save_for_backward(acts, c, tanh_c)
+        return o * tanh_c, c_new
+
+    @staticmethod
+    def backward(ctx: Any, grad_h: torch.Tensor | None,
+                 grad_c: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        acts, c, tanh_c = ctx.saved_tensors
+        i, f, g, o = acts.chunk(4, dim=1)
+        grad = torch.empty_like(acts)
+        grad_i, grad_f, grad_g, grad_o = grad.chunk(4, dim=1)
+        if grad_h is None:
+            grad_h = torch.zeros_like(tanh_c)
+        # through h' = o tanh(c') into the output gate and c'
+        torch.mul(grad_h, tanh_c, out=grad_o)
+        grad_o.mul_(o * (1 - o))
+        grad_cell = (grad_h * o).mul_(1 - tanh_c * tanh_c)
+        if grad_c is not None:
+            grad_cell += grad_c
+        # through c' = f c + i g into the other gates (the candidate's doubled argument: a half)
+        torch.mul(grad_cell, g, out=grad_i)
+        grad_i.mul_(i * (1 - i))
+        torch.mul(grad_cell, i, out=grad_g)
+        grad_g.mul_((1 - g * g).mul_(0.5))
+        if c is None:
+            grad_f.zero_()
+            return grad, None
+        torch.mul(grad_cell, c, out=grad_f)
+        grad_f.mul_(f * (1 - f))
+        return grad, grad_cell.mul_(f)
 
 
 class ConvLSTMCell(nn.Module):
@@ -46,23 +100,27 @@ class ConvLSTMCell(nn.Module):
         """``(h, c)`` after one step from input ``x``; a state of ``(None, None)`` is the zero state,
         whose share of the convolution and of the cell update is skipped (the same numbers)."""
         h, c = state
-        split = x.shape[1]
-        if h is None:
-            gates = F.conv2d(x, self.conv.weight[:, :split], self.conv.bias, padding=self.conv.padding)
-        elif x.is_cuda:
-            gates = self.conv(torch.cat([x, h], dim=1))
-        else:
-            # The same function as one convolution over [x, h], computed as two convolutions with the
-            # two halves of its weight: on the CPU copying x and h into one tensor costs more than the
-            # second convolution call (the ConvLSTM training step is 6% faster); on CUDA the single
-            # convolution is the faster one.
-            gates = (F.conv2d(x, self.conv.weight[:, :split], self.conv.bias, padding=self.conv.padding)
-                     + F.conv2d(h, self.conv.weight[:, split:], None, padding=self.conv.padding))
-        i, f, g, o = gates.chunk(4, dim=1)
-        update = torch.sigmoid(i) * torch.tanh(g)
-        c = update if c is None else torch.sigmoid(f) * c + update
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return h, c
+        weight, bias, padding = self.conv.weight, self.conv.bias, self.conv.padding
+        if x.device.type != "cpu" or torch.is_autocast_enabled("cpu"):  # CUDA, bf16 autocast, counting
+            gates = F.conv2d(x, weight[:, :x.shape[1]], bias, padding=padding) if h is None \
+                else self.conv(torch.cat([x, h], dim=1))
+            i, f, g, o = gates.chunk(4, dim=1)
+            update = torch.sigmoid(i) * torch.tanh(g)
+            c = update if c is None else torch.addcmul(update, torch.sigmoid(f), c)
+            return torch.sigmoid(o) * torch.tanh(c), c
+        # The CPU: the candidate's rows doubled for CellUpdate, and the same function as one
+        # convolution over [x, h] computed as two convolutions with the two halves of the weight:
+        # copying x and h into one tensor costs more than the second convolution call (the ConvLSTM
+        # training step is 6% faster; on CUDA the single convolution is the faster one). The sum goes
+        # into the first output (which the convolution's backward does not need): one large buffer
+        # fewer per step.
+        scale = weight.new_ones(4 * self.hidden)
+        scale[2 * self.hidden:3 * self.hidden] = 2
+        weight, bias = weight * scale[:, None, None, None], bias * scale
+        gates = F.conv2d(x, weight[:, :x.shape[1]], bias, padding=padding)
+        if h is not None:
+            gates += F.conv2d(h, weight[:, x.shape[1]:], None, padding=padding)
+        return CellUpdate.apply(gates, c)
 
 
 def run_stack(cells: nn.ModuleList, x: torch.Tensor, states: list[MaybeState]) -> list[State]:
@@ -141,8 +199,7 @@ class Seq2SeqConvLSTM(Forecaster):
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:
         x = self._fold(context)
-        batch, steps, _, height, width = x.shape
-        zeros = x.new_zeros(batch, self.hidden, height, width)
+        batch, steps = x.shape[:2]
         states: list[MaybeState] = [(None, None)] * len(self.encoder)  # zero: its convolutions are skipped
         for t in range(steps):
             states = run_stack(self.encoder, x[:, t], states)
@@ -152,13 +209,26 @@ class Seq2SeqConvLSTM(Forecaster):
             truth = self._fold(target)
             p_truth = self._truth_probability()
             self.sampling_step += 1
-        window = [zeros] * (HEAD_WINDOW - 1)
+        # The 3-D head, one time slice of its kernel at a time: each new top state goes through the
+        # slices for the steps t, t+1 and t+2 in one 2-D convolution, and prediction t adds up what
+        # states t-2, t-1 and t gave it (what the kernel did with the zeros before the first state is
+        # zero). The same function as the 3-D convolution over the stacked window, without the copy
+        # of the window and with oneDNN's 2-D kernels: the 3-D convolution to a few channels was a
+        # tenth of the training step on the CPU.
+        folded = self.head.out_channels
+        slices = self.head.weight.flip(2).permute(2, 0, 1, 3, 4).flatten(0, 1)  # rows: slice 2 (for t), 1, 0
+        pending: list[torch.Tensor] = []  # what the states so far give predictions t, t+1
         step_input = x[:, -1]
         outputs = []
         for t in range(horizon):
             states = run_stack(self.decoder, step_input, states)
-            window = [*window[1 - HEAD_WINDOW:], states[-1][0]]
-            frame = torch.sigmoid(self.head(torch.stack(window, dim=2)).squeeze(2))
+            needed = min(HEAD_WINDOW, horizon - t)  # no slices for predictions past the horizon
+            given = F.conv2d(states[-1][0], slices[:needed * folded], padding=1).split(folded, dim=1)
+            total = given[0] + self.head.bias[:, None, None]
+            for earlier in pending:
+                total = total + earlier[0]
+            frame = torch.sigmoid(total)
+            pending = [rest for rest in ([p[1:] for p in pending] + [given[1:]]) if rest]
             outputs.append(frame)
             step_input = frame
             if sampling and t + 1 < horizon:

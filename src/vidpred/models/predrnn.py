@@ -87,10 +87,12 @@ class SpatioTemporalLSTMCell(nn.Module):
     def forward(self, x: torch.Tensor, h: torch.Tensor | None, c: torch.Tensor | None,
                 m: torch.Tensor | None) -> CellState:
         """``(h, C, M, dC, dM)`` after one step from input ``x``."""
-        hidden = self.hidden
-        gates = self.conv_x(x)
-        temporal = gates[:, :4 * hidden] if h is None else gates[:, :4 * hidden] + self.conv_h(h)
-        spatial = gates[:, 4 * hidden:] if m is None else gates[:, 4 * hidden:] + self.conv_m(m)
+        # split, not sliced: the backward pass then joins the two gradients in one copy
+        temporal, spatial = self.conv_x(x).split([4 * self.hidden, 3 * self.hidden], dim=1)
+        if h is not None:
+            temporal = temporal + self.conv_h(h)
+        if m is not None:
+            spatial = spatial + self.conv_m(m)
         i, f, g, o = temporal.chunk(4, dim=1)
         delta_c = torch.sigmoid(i) * torch.tanh(g)
         c = delta_c if c is None else torch.sigmoid(f) * c + delta_c
@@ -207,10 +209,15 @@ class PredRNNv2(Forecaster):
 
     def _decoupling(self, increments: list[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         """Per item, |cos| of the adapted memory increments over the pixels, averaged over channels and
-        cell calls (every call's pair through the adapter at once: one convolution, not hundreds)."""
-        pairs = torch.stack([torch.stack(pair) for pair in increments], dim=1)  # (2, calls, B, hidden, h, w)
-        adapted = self.adapter(pairs.flatten(0, 2)).float().unflatten(0, pairs.shape[:3]).flatten(4)
-        cosine = F.cosine_similarity(adapted[0], adapted[1], dim=3)  # (calls, B, hidden)
+        cell calls. Every call's increments go through the adapter at once, pixels-major, so that the
+        1x1 convolution is one matrix product (oneDNN's convolution is many times slower at this
+        shape) and the sums over the pixels run along memory."""
+        weight = self.adapter.weight.flatten(1)
+        delta_c, delta_m = (F.linear(torch.stack([pair[k].flatten(2).transpose(1, 2) for pair in increments]),
+                                     weight).float() for k in (0, 1))  # (calls, B, pixels, hidden)
+        dot = (delta_c * delta_m).sum(dim=2)
+        norms = delta_c.square().sum(dim=2) * delta_m.square().sum(dim=2)
+        cosine = dot * torch.rsqrt(norms.clamp(min=1e-16))  # (calls, B, hidden); the norms floored at 1e-8
         return cosine.abs().mean(dim=(0, 2))
 
     def _auxiliary_terms(self, x: torch.Tensor, context_predictions: list[torch.Tensor],

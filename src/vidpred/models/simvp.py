@@ -252,7 +252,11 @@ class SimVP(Forecaster):
         skip = latent = self.encoder[0](frames.flatten(0, 1))
         for layer in self.encoder[1:]:
             latent = layer(latent)
-        latent = self.translator(latent.unflatten(0, (batch, steps)).flatten(1, 2))
+        latent = latent.unflatten(0, (batch, steps)).flatten(1, 2)
+        if latent.device.type == "cpu":
+            # channels-last: oneDNN's depth-wise and 1x1 convolutions are faster on the CPU so
+            latent = latent.contiguous(memory_format=torch.channels_last)
+        latent = self.translator(latent)
         latent = latent.unflatten(1, (steps, -1)).flatten(0, 1)
         for layer in self.decoder[:-1]:
             latent = layer(latent)

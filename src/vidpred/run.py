@@ -35,10 +35,11 @@ import vidpred
 from vidpred import config, distributed, rundir
 from vidpred.distributed import SINGLE, World
 from vidpred.data import DataSplits, build_data
+from vidpred.data.registry import family as data_family
 from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
 from vidpred.io import atomic_path, write_json
 from vidpred.loggers import NullLogger, build_logger
-from vidpred.models import build_model, count_parameters
+from vidpred.models import build_model, check_model, count_parameters
 from vidpred.plots import save_samples
 from vidpred.registry import call_with_config
 from vidpred.seeding import seed_everything
@@ -107,6 +108,9 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
     require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     require(isinstance(cfg.evaluate, bool), f"evaluate must be true or false, got {cfg.evaluate!r}")
+    # the family's declaration tells the data's kind: a model of another kind is refused before any
+    # data is read, downloaded or generated
+    check_model(cfg.model.name, data_family(cfg.data.name).kind, f"data={cfg.data.name}")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.trainer.device)
     if device.type == "cuda" and world.active:

@@ -152,6 +152,22 @@ def check_top_level(cfg: DictConfig) -> None:
         raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; {known_keys_hint(unknown[0])}")
 
 
+def data_keys_given(data: dict[str, Any], overrides: Sequence[str] | None = None) -> set[str]:
+    """The keys of the data set's config ``data`` that were chosen rather than left at their default:
+    named in ``overrides`` (a command line: ``data.columns=[Close]``), or set to another value than
+    ``conf/data/<name>.yaml`` gives (by a preset, or by a caller of the Python API)."""
+    named = set()
+    for override in overrides or ():
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key.startswith("data."):
+            named.add(key.split(".")[1])
+    path = CONFIG_DIR / "data" / f"{data.get('name')}.yaml"
+    defaults = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+    assert isinstance(defaults, dict)
+    changed = {key for key, value in data.items() if key in defaults and key != "defaults" and defaults[key] != value}
+    return (named | changed) & set(data)
+
+
 def to_plain(node: Any) -> Any:
     """A resolved config node as plain dicts and lists; an interpolation that fails is one line."""
     from omegaconf.errors import OmegaConfBaseException

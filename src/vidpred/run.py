@@ -36,6 +36,7 @@ from vidpred import config, distributed, rundir
 from vidpred.distributed import SINGLE, World
 from vidpred.data import DataSplits, build_data
 from vidpred.data.registry import family as data_family
+from vidpred.data.registry import with_prepared
 from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
 from vidpred.io import atomic_path, write_json
 from vidpred.loggers import NullLogger, build_logger
@@ -151,8 +152,23 @@ def build_lpips(metrics: MetricsConfig, data: DataSplits, data_dir: str, device:
     return lpips.load_lpips(lpips.weights_folder(data_dir, metrics.lpips_weights), device)
 
 
+def take_prepared_settings(cfg: DictConfig, overrides: Sequence[str] | None) -> None:
+    """A prepared set's settings (what ``vidpred.data prepare`` was given) are the defaults of its
+    runs: every data key not given (``overrides``, the command line) takes the prepared value, in
+    ``cfg`` itself so that ``.hydra/config.yaml``, ``metrics.json`` and resume checks hold it; a given
+    value that differs is refused."""
+    data = config.to_plain(cfg.data)
+    resolved = with_prepared(cfg.data.name, data, cfg.paths.data_dir, config.data_keys_given(data, overrides))
+    for key, value in resolved.items():
+        if data.get(key) != value:
+            with omegaconf.open_dict(cfg):
+                cfg.data[key] = value
+            log.info("data.%s=%s, as the set was prepared", key, value)
+
+
 def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = (),
-                   hydra_files: dict[str, Any] | None = None, world: World = SINGLE) -> dict[str, Any]:
+                   hydra_files: dict[str, Any] | None = None, world: World = SINGLE,
+                   overrides: Sequence[str] | None = None) -> dict[str, Any]:
     """Train and test one configuration in ``run_dir``; returns the content of ``metrics.json``.
 
     The folder is locked for the whole run. A folder that holds a completed run is never trained
@@ -161,12 +177,14 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
     known to be valid; without them the composed config is.
 
     In a data-parallel run (``world``) every process calls this; rank 0 alone holds the lock and
-    writes files, and the others follow its reading of the folder.
+    writes files, and the others follow its reading of the folder. ``overrides`` (the command line)
+    say which data keys the user gave, against a prepared set's settings.
     """
     run_dir = Path(run_dir)
     try:
         with rundir.locked(run_dir) if world.main else contextlib.nullcontext():
             previous = distributed.broadcast(rundir.read_metrics(run_dir) if world.main else None)
+            take_prepared_settings(cfg, overrides)
             plain = config.to_plain(cfg)
             settings = rundir.shaping_settings(plain)
             if previous is not None and previous.get("status") == "completed":
@@ -343,7 +361,8 @@ def hydra_job(cfg: DictConfig) -> float:
     try:
         config.check_top_level(cfg)
         with stop_on_signals(world):
-            results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world)
+            results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world,
+                                     overrides=list(hydra_cfg.overrides.task))
     except KeyboardInterrupt:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise

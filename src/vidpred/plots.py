@@ -116,7 +116,7 @@ def forecast_figure(context: np.ndarray, prediction: np.ndarray, truth: np.ndarr
     fig.suptitle(title)
     if scaled is not None:
         units, scores = scaled
-        fig.supxlabel("scaled scores: " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()) + f" ({units})",
+        fig.supxlabel(f"in the model's units ({units}): " + ", ".join(f"{k} {v:.4g}" for k, v in scores.items()),
                       fontsize=8)
     return fig
 

@@ -260,13 +260,15 @@ def _write_csv(path: Path, item: Input, prediction: np.ndarray, truth: np.ndarra
     """Predicted rows in the input's units, with their times; where the truth is known, it and the
     error (prediction - truth) beside each column, in the same units."""
     columns = item.columns or [f"value_{d}" for d in range(prediction.shape[1])]
-    frame = pd.DataFrame(prediction, columns=columns)
+    table: dict[str, np.ndarray] = {}
     for d, column in enumerate(columns):
+        table[column] = prediction[:, d]
         if len(truth):
             known = np.full(len(prediction), np.nan)
             known[: len(truth)] = truth[:, d]
-            frame[f"{column}_truth"] = known
-            frame[f"{column}_error"] = frame[column] - known
+            table[f"{column}_truth"] = known
+            table[f"{column}_error"] = prediction[:, d] - known
+    frame = pd.DataFrame(table)
     times = future_times(item, end, len(prediction))
     if times is not None:
         frame.insert(0, "time", times)
@@ -355,7 +357,7 @@ def predict_files(run: LoadedRun, inputs: Sequence[Path], out: Path, horizon: in
             entry["files"] = [f"{stem}.npy", f"{stem}.png", f"{stem}.gif"]
         else:
             values = _units(item, prediction).astype(np.float32)
-            known = _units(item, truth) if len(truth) else np.empty((0, values.shape[1]))
+            known = item.steps[end:end + horizon]  # the truth as the input gives it, in its own units
             if len(truth) and item.low is not None:
                 entry["scores_in_data_units"] = data_unit_scores(item, values, known)
             _save_npy(out / f"{stem}.npy", values)
@@ -408,12 +410,11 @@ def scores_text(entry: dict[str, Any]) -> str:
     shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if math.isfinite(v))
     text = f" | vs the next {entry['known_steps']} known steps: "
     own = entry.get("scores_in_data_units")
-    if own:
-        text += "in the data's units " + "; ".join(
-            f"{column} mse {v['mse']:.4g}, mae {v['mae']:.4g}" for column, v in own.items()) + f" ({shown} {entry['units']})"
-    else:
-        text += f"{shown} ({entry['units']})"
-    return text
+    if not own:
+        return text + f"{shown} ({entry['units']})"
+    return (text + "in the data's units " + "; ".join(f"{column} mse {v['mse']:.4g}, mae {v['mae']:.4g}"
+                                                     for column, v in own.items())
+            + f"; in the model's units ({entry['units']}) {shown}")
 
 
 if __name__ == "__main__":

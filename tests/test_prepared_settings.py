@@ -14,7 +14,7 @@ import yaml
 
 from data_cli import assert_one_line_error, cli
 from data_fabricate import yahoo_daily_csv
-from media_fabricate import pick_encoder, write_video
+from media_fabricate import fabricate_pans
 from run_cli import run_cli
 
 TINY = ["model.hidden=4", "trainer.max_epochs=1", "trainer.max_steps=2", "trainer.limit_val_batches=1",
@@ -84,61 +84,6 @@ def test_a_set_prepared_again_with_other_columns_does_not_resume_a_run_of_the_ol
     code, _, err = run_cli(capsys, "data=series", f"paths.data_dir={data}", *TINY, "trainer.max_steps=-1",
                            "trainer.limit_train_batches=2", f"hydra.run.dir={run}")
     assert_one_line_error(code, err, "holds a completed run with other settings", "data.columns: ['Close'] -> ['Open', 'Close']")
-
-
-def pan_and_zoom(image: np.ndarray, frames: int, size: int = 48, seed: int = 0) -> np.ndarray:
-    """A clip made as a camera would film a photograph: a window panning across it while zooming in,
-    resampled to ``size`` x ``size`` RGB frames (uint8 ``(frames, size, size, 3)``)."""
-    rng = np.random.default_rng(seed)
-    height, width = image.shape[:2]
-    x0, y0 = rng.uniform(0, width * 0.3), rng.uniform(0, height * 0.3)
-    out = np.empty((frames, size, size, 3), dtype=np.uint8)
-    for t in range(frames):
-        side = height * (0.7 - 0.3 * t / frames)  # zooming in
-        x, y = x0 + 2.5 * t, y0 + 1.0 * t           # panning right and down
-        ys = np.clip((y + np.linspace(0, side, size)).astype(int), 0, height - 1)
-        xs = np.clip((x + np.linspace(0, side, size)).astype(int), 0, width - 1)
-        out[t] = image[ys][:, xs]
-    return out
-
-
-def photograph(seed: int = 0, height: int = 180, width: int = 240) -> np.ndarray:
-    """A synthetic photograph: a smooth sky, hills and some bright objects."""
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    image = np.zeros((height, width, 3))
-    image[..., 2] = 0.5 + 0.5 * (1 - yy / height)
-    image[..., 1] = 0.3 + 0.2 * np.sin(xx / 17.0)
-    hills = (yy > height * 0.55 + 20 * np.sin(xx / 31.0 + seed))
-    image[hills] = [0.2, 0.55, 0.2]
-    for _ in range(6):
-        cy, cx, r = rng.integers(10, height - 10), rng.integers(10, width - 10), rng.integers(6, 18)
-        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.4, 1.0, 3)
-    return (image.clip(0, 1) * 255).astype(np.uint8)
-
-
-def fabricate_pans(src: Path, frames: int = 36) -> list[str]:
-    """Clips panned and zoomed over photographs, as mp4 files, GIFs and folders of PNG frames."""
-    from PIL import Image
-
-    names = []
-    for k in range(3):
-        clip = pan_and_zoom(photograph(k), frames, seed=k)
-        write_video(src / f"harbour{k}.mp4", clip, pick_encoder(".mp4"))
-        names.append(f"harbour{k}.mp4")
-    for k in range(2):
-        clip = pan_and_zoom(photograph(10 + k), frames, seed=10 + k)
-        frames_p = [Image.fromarray(f).quantize(64) for f in clip]  # GIFs hold a palette of colours
-        path = src / f"market{k}.gif"
-        frames_p[0].save(path, save_all=True, append_images=frames_p[1:], duration=80, loop=0)
-        names.append(f"market{k}.gif")
-    for k in range(2):
-        folder = src / f"street{k}"
-        folder.mkdir(parents=True)
-        for t, frame in enumerate(pan_and_zoom(photograph(20 + k), frames, seed=20 + k)):
-            Image.fromarray(frame).save(folder / f"frame{t + 1}.png")
-        names.append(f"street{k}")
-    return names
 
 
 def test_video_prepare_says_which_clips_go_where_and_runs_take_its_geometry(tmp_path: Path, capsys,

@@ -143,7 +143,7 @@ def video_rows(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], last_seen: np
     differences = [frames for _, frames, kind in rows if kind == "difference"]
     vmax = difference_scale(*differences) if vmax is None else vmax
     cols = horizon + 1
-    fig, axes = plt.subplots(len(rows), cols, figsize=(0.95 * cols + 1.6, 1.05 * len(rows) + 0.9), squeeze=False,
+    fig, axes = plt.subplots(len(rows), cols, figsize=(0.95 * cols + 1.6, 0.92 * len(rows) + 0.7), squeeze=False,
                              constrained_layout=True)
     image = None
     for r, (label, frames, kind) in enumerate(rows):

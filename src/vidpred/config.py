@@ -1,8 +1,9 @@
 """The one place that knows vidpred's Hydra config tree: where ``conf/`` is, composing it, the
 resolvers that name run folders, and turning a Hydra or OmegaConf failure into one line.
 
-Only the entry points (``vidpred.run``, ``vidpred.bench``, ``vidpred.data``, ``vidpred.predict``)
-call into this module; everything below them takes plain dictionaries and typed arguments.
+Only the entry points (``vidpred.run``, ``vidpred.bench``, ``vidpred.data``, ``vidpred.predict``,
+``vidpred.report``) call into this module; everything below them takes plain dictionaries and typed
+arguments.
 """
 
 from __future__ import annotations
@@ -166,6 +167,20 @@ def data_keys_given(data: dict[str, Any], overrides: Sequence[str] | None = None
     assert isinstance(defaults, dict)
     changed = {key for key, value in data.items() if key in defaults and key != "defaults" and defaults[key] != value}
     return (named | changed) & set(data)
+
+
+def experiment_settings(overrides: Sequence[str]) -> dict[str, Any] | None:
+    """The resolved config ``overrides`` compose to, flattened to dotted keys (as a run records its
+    settings, plus how long it trains); None where they do not compose (an option no longer there)."""
+    from vidpred import rundir
+
+    try:
+        plain = to_plain(compose(overrides))
+    except ConfigError:
+        return None
+    flat = rundir.shaping_settings(plain)
+    flat.update({f"trainer.{k}": v for k, v in plain["trainer"].items()})
+    return flat
 
 
 def to_plain(node: Any) -> Any:

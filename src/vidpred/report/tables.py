@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vidpred.report.collect import (LAYER_KEYS, LENGTH_KEYS, POOLED_OVER, ReportError, RunRecord, as_mapping,
-                                    dedupe_baselines, finite, settings_label, tidy_frame, varying_keys)
+from vidpred.report.collect import (ReportError, RunRecord, as_mapping, dedupe_baselines, finite, settings_label,
+                                    tidy_frame, varying_keys)
 from vidpred.report.study import BASELINES, StudyTable
 
 MISSING = "—"
@@ -109,23 +109,12 @@ def _fill(cell: Cell, run: RunRecord, metric: str) -> None:
 
 @functools.lru_cache(maxsize=64)
 def study_settings(table_key: str, model: str, data: str, layers: int, trainer: str, loss: str) -> dict[str, Any] | None:
-    """The settings of the study's experiment (the preset's, with the run's model, data, layers,
-    trainer and loss), as :attr:`RunRecord.settings` holds a run's; None where they do not compose."""
-    from vidpred import config, rundir
+    """The settings of the study's experiment: the preset's, with the run's model, data, layers,
+    trainer and loss (a run is compared on the keys it recorded); None where they do not compose."""
+    from vidpred import config
 
-    try:
-        cfg = config.compose([f"experiment={table_key}", f"model={model}", f"data={data}", f"layers={layers}",
-                              f"trainer={trainer}", f"loss={loss}"])
-        plain = config.to_plain(cfg)
-    except Exception:  # noqa: BLE001 - an option this vidpred no longer has: nothing to compare with
-        return None
-    found = {k: v for k, v in rundir.shaping_settings(plain).items() if k not in POOLED_OVER}
-    for key in LENGTH_KEYS:
-        section, _, name = key.partition(".")
-        found[key] = plain[section][name]
-    if model in BASELINES:
-        found = {k: v for k, v in found.items() if k not in LAYER_KEYS}
-    return found
+    return config.experiment_settings([f"experiment={table_key}", f"model={model}", f"data={data}", f"layers={layers}",
+                                       f"trainer={trainer}", f"loss={loss}"])
 
 
 def study_difference(table: StudyTable, run: RunRecord) -> str:

@@ -388,6 +388,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     world = distributed.from_environment()
     try:
+        searched = [a for a in sys.argv[1:] if a.split("=", 1)[0].lstrip("+~") == "hparams_search"]
+        require(not searched, f"{searched[0] if searched else ''} is a search, which has a command of its own: "
+                              "python -m vidpred.search OVERRIDES (no -m; hparams_search=optuna is its default)")
         if world.active:
             require(not {"-m", "--multirun"} & set(sys.argv[1:]),
                     "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "

@@ -449,8 +449,7 @@ def settle_dead_trials(study: optuna.Study, search: SearchConfig, space: Mapping
             study.tell(trial.number, state=TrialState[state])
         else:
             who = trial.user_attrs.get("worker", "a worker that died before it started the trial")
-            reason = (f"interrupted: its process ({who}) is gone (killed?)" +
-                      (f"; {run_dir} continues in a new trial" if run_dir else ""))
+            reason = f"interrupted: its process ({who}) is gone (killed?)"
             log.warning("trial %d %s", trial.number, reason.removeprefix("interrupted: "))
             _set_attrs(study, trial, {"reason": reason, "interrupted": True})
             study.tell(trial.number, state=TrialState.FAIL)

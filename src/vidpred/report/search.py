@@ -224,9 +224,16 @@ def _per_trial(ax: Any, search: Search, trials: list[dict[str, Any]]) -> None:
     if best_x:
         last = max(int(t["number"]) for t in trials)  # the best so far holds on to the last trial
         ax.step([*best_x, last], [*best_y, best_y[-1]], where="post", color="tab:red", label="best so far")
-    failed = [int(t["number"]) for t in trials if str(t.get("state", "")).lower() == "fail"]
-    for k, number in enumerate(failed):
-        ax.axvline(number, color="grey", linestyle=":", linewidth=1, label="failed" if k == 0 else None)
+    labelled: set[str] = set()
+    for trial in trials:
+        if str(trial.get("state", "")).lower() != "fail":
+            continue
+        label = "interrupted (continued later)" if trial.get("continued_by") is not None else "failed"
+        ax.axvline(int(trial["number"]), color="grey" if label != "failed" else "tab:purple", linestyle=":",
+                   linewidth=1.2, label=None if label in labelled else label)
+        labelled.add(label)
+    if trials:
+        ax.set_xlim(-0.5, max(int(t["number"]) for t in trials) + 0.5)
     _log_if_spread(ax, groups["complete"][1] + groups["pruned"][1])
     ax.set_xlabel("trial number")
     ax.set_ylabel(f"{objective} ({'higher' if maximise else 'lower'} is better)")

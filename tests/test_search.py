@@ -135,10 +135,20 @@ def test_an_override_parses_back_to_the_value_it_was_made_from(value: object) ->
     (["~hparams_search.params"], "hparams_search.params"),
 ])
 def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path: Path, overrides: list[str], message: str) -> None:
-    with pytest.raises(vsearch.UserError, match=None) as caught:
+    with pytest.raises(vsearch.UserError) as caught:
         vsearch.plan([f"hparams_search.dir={tmp_path}", *overrides])
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_without_optuna_the_search_says_how_to_install_it(capsys: pytest.CaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(vsearch, "optuna", None)
+    with pytest.raises(SystemExit) as done:
+        vsearch.main([f"hparams_search.dir={tmp_path}"])
+    err = capsys.readouterr().err
+    assert done.value.code == 2 and err == "error: the search needs Optuna: pip install -e '.[search]' in the clone " \
+        "(make install does)\n"
 
 
 def test_the_run_command_sends_a_search_to_its_own_command(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:

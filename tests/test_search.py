@@ -186,6 +186,25 @@ def test_a_restarted_study_draws_as_one_that_never_stopped(tmp_path: Path) -> No
     assert repeated.trials[1].params == repeated.trials[0].params
 
 
+def test_the_halving_pruner_judges_at_its_first_rung_of_min_epochs(tmp_path: Path) -> None:
+    """The epochs go through the trainer callback the search installs (a trainer with no history)."""
+    job = vsearch.plan([f"hparams_search.dir={tmp_path}", "hparams_search.pruner=halving",
+                        "hparams_search.min_epochs=2", "hparams_search.reduction_factor=2"])
+    study = optuna.create_study(pruner=vsearch.make_pruner(job.search))
+    trainer = type("Trainer", (), {"summary": type("Summary", (), {"history": []})()})()
+    good = study.ask()
+    hook = vsearch.ReportEpochs(good, "val_mse", "halving")
+    for epoch in (1, 2, 3):
+        hook.on_validation_end(trainer, epoch, {"mse": 0.1})
+    study.tell(good, 0.1)
+    bad = study.ask()
+    hook = vsearch.ReportEpochs(bad, "val_mse", "halving")
+    hook.on_validation_end(trainer, 1, {"mse": 0.5})  # no rung before min_epochs
+    with pytest.raises(vsearch.Pruned, match="pruned after epoch 2 by the halving pruner: validation mse 0.5"):
+        hook.on_validation_end(trainer, 2, {"mse": 0.5})  # the worse of two at the rung, where 1 in 2 goes on
+    assert bad.study.trials[1].intermediate_values == {1: 0.5, 2: 0.5}
+
+
 # ---------------------------------------------------------------- crashes, pruning, workers
 def test_a_search_killed_mid_trial_continues_it_exactly_and_repeats_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "search"

@@ -510,6 +510,8 @@ class ReportEpochs:
 
 @dataclass
 class Outcome:
+    """How a trial ended, as the study is told."""
+
     state: str                      # COMPLETE | PRUNED | FAIL
     values: list[float] | None = None
     reason: str | None = None
@@ -539,7 +541,6 @@ def run_trial(trial: optuna.Trial, search: SearchConfig, overrides: Sequence[str
               "continues": trial.user_attrs.get("continues")}
     try:
         cfg = config.compose(settings)
-        run_dir.mkdir(parents=True, exist_ok=True)
         with _trial_log(run_dir):
             results = run_experiment(cfg, run_dir, callbacks, search=marker,
                                      hydra_files={"config.yaml": cfg, "overrides.yaml": settings})
@@ -561,7 +562,7 @@ def run_trial(trial: optuna.Trial, search: SearchConfig, overrides: Sequence[str
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome) -> None:
-    """Record ``outcome`` in the study (ask lock held); an interrupted trial is queued to continue."""
+    """Record ``outcome`` in the study, its reason as a user attribute (ask lock held)."""
     if outcome.reason:
         trial.set_user_attr("reason", outcome.reason)
     if outcome.interrupted:

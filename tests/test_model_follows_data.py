@@ -30,9 +30,9 @@ def test_each_data_set_composes_with_the_study_model_of_its_kind(data: str) -> N
 
 
 def test_presets_and_the_search_keep_their_own_model_choices() -> None:
-    # the search picks the model of the data set it is given
-    search = compose_with_hydra(["hparams_search=optuna", "data=mnist"])
-    assert search.model.name == "convlstm" and "model.hidden" in search.hydra.sweeper.params
+    # the search picks the model of the data set it is given, and searches that model's keys
+    search = compose_config(["hparams_search=optuna", "data=mnist"])
+    assert search.model.name == "convlstm" and "hidden" in search.hparams_search.params.model
     # a preset's sweep grid names the models: each of its jobs composes with that model
     grid = compose_with_hydra(["experiment=table2"]).hydra.sweeper.params
     for model in grid["model"].split(","):

@@ -76,9 +76,6 @@ def config_error(exc: BaseException, overrides: Sequence[str] = ()) -> ConfigErr
     if missing:
         group, _, option = missing.group(1).rpartition("/")
         start = next((i for i, line in enumerate(lines) if line.startswith("Available options")), len(lines))
-        if group == "hydra/sweeper" and option == "optuna":
-            return ConfigError("hparams_search=optuna needs Hydra's Optuna sweeper: pip install -e '.[search]' "
-                               "in the clone (make install does)")
         if group and lines[start + 1:]:
             return ConfigError(f"unknown option {group}={option}; choose one of {', '.join(lines[start + 1:])}")
     override = re.search(r"Could not override '([^']+)'", text)

@@ -37,7 +37,7 @@ from vidpred.distributed import SINGLE, World
 from vidpred.data import DataSplits, build_data
 from vidpred.data.registry import family as data_family
 from vidpred.data.registry import with_prepared
-from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
+from vidpred.errors import ConfigError, DivergedError, Pruned, UserError, debug_enabled, one_line, require
 from vidpred.io import atomic_path, write_json
 from vidpred.loggers import NullLogger, build_logger
 from vidpred.models import build_model, check_model, count_parameters
@@ -168,13 +168,14 @@ def take_prepared_settings(cfg: DictConfig, overrides: Sequence[str] | None) -> 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = (),
                    hydra_files: dict[str, Any] | None = None, world: World = SINGLE,
-                   overrides: Sequence[str] | None = None) -> dict[str, Any]:
+                   search: dict[str, Any] | None = None, overrides: Sequence[str] | None = None) -> dict[str, Any]:
     """Train and test one configuration in ``run_dir``; returns the content of ``metrics.json``.
 
     The folder is locked for the whole run. A folder that holds a completed run is never trained
     again (``evaluate=true`` scores it again); a failed attempt never replaces what an earlier one
     wrote. ``hydra_files`` (file name -> config) are written into ``.hydra/`` once the attempt is
-    known to be valid; without them the composed config is.
+    known to be valid; without them the composed config is. ``search`` (a search's trial: study and
+    trial number) is written into ``metrics.json`` with the attempt.
 
     In a data-parallel run (``world``) every process calls this; rank 0 alone holds the lock and
     writes files, and the others follow its reading of the folder. ``overrides`` (the command line)
@@ -191,7 +192,7 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
                 return _completed_run(cfg, plain, run_dir, previous, settings, callbacks, world)
             require(not cfg.evaluate, f"evaluate=true scores a completed run again, and {run_dir} holds none "
                                       f"(status: {(previous or {}).get('status', 'no metrics.json')})")
-            return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files, world)
+            return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files, world, search)
     except Exception as exc:
         if world.active and not world.main:
             distributed.report_failure(one_line(exc))  # rank 0 writes it into metrics.json
@@ -206,10 +207,11 @@ def _save_hydra_files(run_dir: Path, cfg: DictConfig, hydra_files: dict[str, Any
 
 def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: dict[str, Any] | None,
                settings: dict[str, Any], callbacks: Sequence[Any],
-               hydra_files: dict[str, Any] | None, world: World) -> dict[str, Any]:
+               hydra_files: dict[str, Any] | None, world: World,
+               search: dict[str, Any] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"status": "running", "error": None, "choices": {}, "started_at": now(),
                                "process": rundir.holder(), "world_size": world.size, "settings": settings,
-                               "versions": versions()}
+                               "versions": versions(), **({"search": dict(search)} if search else {})}
     logger: Any = NullLogger()  # until the configured one exists: a bad logger setting is a failed run too
     written = False
     if previous is not None and previous.get("status") == "running" and world.main:
@@ -238,6 +240,9 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
         results["status"] = "completed"
     except DivergedError as exc:
         results.update(status="diverged", error=one_line(exc))
+        raise
+    except Pruned as exc:  # a search's verdict, not a failure: the folder resumes like any stopped run
+        results.update(status="pruned", error=one_line(exc))
         raise
     except BaseException as exc:
         results.update(status="failed", error=one_line(exc) if not isinstance(exc, KeyboardInterrupt)
@@ -405,6 +410,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     world = distributed.from_environment()
     try:
+        searched = [a for a in sys.argv[1:] if a.split("=", 1)[0].lstrip("+~") == "hparams_search"]
+        require(not searched, f"{searched[0] if searched else ''} is a search, which has a command of its own: "
+                              "python -m vidpred.search OVERRIDES (no -m; hparams_search=optuna is its default)")
         if world.active:
             require(not {"-m", "--multirun"} & set(sys.argv[1:]),
                     "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "

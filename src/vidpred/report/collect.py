@@ -194,6 +194,9 @@ def read_run(folder: Path) -> RunRecord:
         if rundir.holder_alive(folder):
             reason = (f"running (process {who.get('pid', '?')} on {who.get('host', '?')}, started "
                       f"{metrics.get('started_at', '?')}, metrics last written {_mtime(metrics_path)})")
+        elif metrics.get("search"):  # a search's trial: the search continues it
+            reason = (f"interrupted (process gone: {who.get('pid', '?')} on {who.get('host', '?')}); "
+                      "the search continues it when its command runs again")
         else:
             reason = (f"interrupted (process gone: {who.get('pid', '?')} on {who.get('host', '?')}); "
                       f"resume with: python -m vidpred.run hydra.run.dir={folder} (same settings)")

@@ -442,7 +442,6 @@ class Trainer:
                                  "val_mse": val})
         self.summary.history.append({"step": self.summary.steps, "epoch": epoch + 1, "val_mse": val,
                                      "lr": self._lr(), "time": round(self.summary.seconds, 3)})
-        self._notify("on_validation_end", epoch + 1, metrics)
         return metrics
 
     def _lr(self) -> float | None:
@@ -453,8 +452,9 @@ class Trainer:
         (its path and content) if given."""
         if not self.model.trainable:
             self.model.fit(self._batches(self.data.train, self._in_order(len(self.data.train))), self.data.context)
-            self._validate(0)
+            metrics = self._validate(0)
             self.save_last(0, 0)
+            self._notify("on_validation_end", 1, metrics)
             self._notify("on_fit_end")
             return self.summary
 
@@ -549,6 +549,9 @@ class Trainer:
                                     f"val mse {metrics['mse']:.4g}")
             self._position = self._last_position = (epoch + 1, 0) if finished else (epoch, batch_index)
             self.save_last(*self._position)
+            # after the checkpoint: a callback that stops the run here (a search's pruner) leaves the
+            # epoch it judged saved, and the folder resumes from there
+            self._notify("on_validation_end", epoch + 1, metrics)
 
     def _record_step(self, epoch: int, epoch_fraction: float, values: dict[str, float], samples: int,
                      seconds: float) -> None:

@@ -139,7 +139,7 @@ def verify(data_dir: str | os.PathLike[str], set: str | None = None) -> list[str
     if "splits" in found:
         by = found.get("split_by", {})
         lines.append(f"splits (data.val_fraction {by.get('val_fraction')}, data.test_fraction "
-                     f"{by.get('test_fraction')}, clips under train/ val/ test/ folders there):")
+                     f"{by.get('test_fraction')}; a clip under a train/, val/ or test/ folder of the source goes there):")
         lines += split_lines(found["splits"])
     if found.get("settings"):
         lines.append("prepared with (the set's defaults): "

@@ -142,9 +142,16 @@ def video_rows(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], last_seen: np
     |difference| rows share one colour scale, with its colour bar."""
     differences = [frames for _, frames, kind in rows if kind == "difference"]
     vmax = difference_scale(*differences) if vmax is None else vmax
-    cols = horizon + 1
-    fig, axes = plt.subplots(len(rows), cols, figsize=(0.95 * cols + 1.6, 0.92 * len(rows) + 0.7), squeeze=False,
-                             constrained_layout=True)
+    cols, cell, gap = horizon + 1, 0.9, 0.06  # inches: a frame and the space between two
+    # a fixed layout (cheaper than matplotlib's constrained one, which a run pays for every sample):
+    # room on the left for the row labels, on top for the title and the step names, on the right for
+    # the colour bar of the |difference| rows
+    longest = max(len(line) for label, _, _ in rows for line in label.splitlines())
+    left, top, right, bottom = 0.25 + 0.065 * longest, 0.62, 0.85 if differences else 0.15, 0.1
+    width, height = left + cols * cell + (cols - 1) * gap + right, top + len(rows) * cell + (len(rows) - 1) * gap + bottom
+    fig, axes = plt.subplots(len(rows), cols, figsize=(width, height), squeeze=False,
+                             gridspec_kw=dict(left=left / width, right=1 - right / width, top=1 - top / height,
+                                              bottom=bottom / height, wspace=gap / cell, hspace=gap / cell))
     image = None
     for r, (label, frames, kind) in enumerate(rows):
         if kind == "frame":
@@ -164,12 +171,13 @@ def video_rows(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], last_seen: np
         for spine in ax.spines.values():
             spine.set_visible(bool(ax.images))
     if image is not None:
-        rows_with_maps = [r for r, (_, _, kind) in enumerate(rows) if kind == "difference"]
-        bar = fig.colorbar(image, ax=[axes[r, c] for r in rows_with_maps for c in range(cols)], shrink=0.9,
-                           pad=0.01, fraction=0.03)
+        maps = [axes[r, -1].get_position() for r, (_, _, kind) in enumerate(rows) if kind == "difference"]
+        low, high = min(box.y0 for box in maps), max(box.y1 for box in maps)
+        bar_axes = fig.add_axes((1 - (right - 0.12) / width, low, 0.12 / width, high - low), label="<colorbar>")
+        bar = fig.colorbar(image, cax=bar_axes)
         bar.set_label("|truth - prediction|", fontsize=7)
         bar.ax.tick_params(labelsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=9, y=1 - 0.12 / height, va="top")
     return fig
 
 

@@ -72,6 +72,8 @@ def test_a_study_ratio_only_where_the_settings_are_the_studys(tmp_path: Path) ->
     job(runs / "adamw", ["data=sins", "optim.name=adamw"], 5.0e-4)
     for layers in (1, 2):  # a baseline at two layer counts is one experiment, and the study's
         job(runs / f"last_l{layers}", ["data=sins", "model=last", f"layers={layers}"], 0.2)
+    # nor does the training loop mean anything to it: another seed with 3 epochs pools with it
+    job(runs / "last_short", ["data=sins", "model=last", "seed=1", "trainer.max_epochs=3", "optim.lr=0.01"], 0.3)
     out = tmp_path / "report"
     build_report([runs], out, with_figures=False)
     table = pd.read_csv(out / "table1.csv")
@@ -81,7 +83,7 @@ def test_a_study_ratio_only_where_the_settings_are_the_studys(tmp_path: Path) ->
     short = sins.loc["LSTM, 1 layer [data.train_size=2000, trainer.max_epochs=3]"]
     assert short["n"] == 1 and short["mean"] == 0.115 and np.isnan(short["ratio"])
     assert np.isnan(sins.loc["LSTM, 1 layer [optim.name=adamw]", "ratio"])
-    assert sins.loc["baseline: last value", "n"] == 1
+    assert sins.loc["baseline: last value", "n"] == 2 and sins.loc["baseline: last value", "mean"] == 0.25
     md = (out / "table1.md").read_text()
     row = next(line for line in md.splitlines() if "trainer.max_epochs=3" in line)
     assert "| 1.150e-01 (n=1) | 4.950e-04 | other settings |" in row  # not "ratio 232.32"

@@ -21,7 +21,7 @@ import yaml
 
 from vidpred import rundir
 from vidpred.errors import UserError
-from vidpred.report.study import BASELINES
+from vidpred.report.study import BASELINES, UNTRAINED
 
 METRICS = "metrics.json"
 HYDRA_DIR = ".hydra"
@@ -85,6 +85,9 @@ class RunRecord:
                 found[key] = value
         if self.choices.get("model") in BASELINES:
             found = {k: v for k, v in found.items() if k not in LAYER_KEYS}
+        if self.choices.get("model") in UNTRAINED:  # scored as fitted, whatever the loop and optimiser
+            found = {k: v for k, v in found.items() if not k.startswith(("optim.", "trainer."))
+                     or k in ("trainer.limit_val_batches", "trainer.limit_test_batches")}
         return found
 
     @property

@@ -174,7 +174,8 @@ def samples_figure(panels: Sequence[tuple[str, dict[str, Any]]], title: str) -> 
         ax.axvline(tc + 0.5, color="grey", linewidth=0.5)
         ax.set_title(f"test item {int(first['indices'][k])}", fontsize=9)
         ax.set_xlabel("step")
-    axes[0, 0].set_ylabel(f"{column_name(columns, 0)} (model units)")
+    name = column_name(columns, 0) if columns else "value"
+    axes[0, 0].set_ylabel(f"{name} (model units)")
     axes[0, 0].legend(fontsize=7, loc="best")
     shown = f", column {column_name(columns, 0)}" if first["context"].shape[2] > 1 else ""
     fig.suptitle(title + shown)

@@ -180,7 +180,7 @@ def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, lis
             cell = cells[(model, loss, layers, variant, d)]
             study = table.study_value(d, layers) if layers is not None else None
             ratio = _ratio(cell.mean, study) if not variant else None
-            row += [cell.text(), _fmt(study, ".3e"), _fmt(ratio, ".2f") if not variant or study is None
+            row += [cell.text(), _fmt(study, ".3e"), _fmt(ratio, ".2f") if not variant or study is None or not cell.n
                     else "other settings"]
             records.append({"table": table.key, "row": label, "model": model, "loss": loss, "layers": layers, "data": d,
                             "variant": variant, "metric": table.metric, "mean": cell.mean, "std": cell.std, "n": cell.n,

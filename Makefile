@@ -10,9 +10,10 @@ TORCH_WHEEL := $(firstword $(wildcard $(WHEELHOUSE)/torch-2.13.0+cpu-cp311-*.whl
 PYTEST_ARGS ?=
 RUNS ?= outputs
 REPORT_DIR ?= outputs/report
+SEARCH ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-all report clean
+.PHONY: help install demo test test-all report search clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -23,6 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	  if [ -n "$(TORCH_WHEEL)" ]; then $(PY) -m pip install -q "$(TORCH_WHEEL)"; \
 	  else $(PY) -m pip install -q "torch>=2.4"; fi; fi
 	$(PY) -m pip install -q -e ".[dev,video,cluster,search]"
+	@# the Optuna sweeper of earlier versions pinned optuna < 3; a virtualenv made then still holds it
+	$(PY) -m pip uninstall -q -y hydra-optuna-sweeper 2>/dev/null || true
 	touch $@
 
 install: $(VENV)/.installed ## create the virtualenv and install vidpred with its test tools
@@ -38,6 +41,9 @@ test-all: install ## run every test, slow ones included (GPU tests skip without 
 
 report: install ## study tables, pivot and figures of the runs under RUNS=outputs (into REPORT_DIR)
 	$(PY) -m vidpred.report $(RUNS) --out $(REPORT_DIR)
+
+search: install ## a search over settings: SEARCH="model=... data=... hparams_search.n_trials=N"; again: continues it
+	$(PY) -m vidpred.search $(SEARCH)
 
 clean: ## remove the virtualenv and caches (keeps outputs/)
 	rm -rf $(VENV) .pytest_cache src/*.egg-info

@@ -226,3 +226,39 @@ def fabricate_bair(root: Path) -> Path:
 
     prepare(fabricate_bair_raw(Path(root) / "raw" / "bair", train=(5, 5)), root)
     return Path(root) / "bair"
+
+
+def market_days(start: str, end: str, closed: tuple[str, ...] = ()) -> "pd.DatetimeIndex":
+    """The days an exchange trades: business days less the US federal holidays and ``closed`` days."""
+    import pandas as pd
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    days = pd.bdate_range(start, end)
+    holidays = USFederalHolidayCalendar().holidays(start, end)
+    return days[~days.isin(holidays) & ~days.isin(pd.DatetimeIndex(closed))]
+
+
+def yahoo_daily_csv(path: Path, seed: int, start: str = "2016-01-04", end: str = "2020-12-31",
+                    closed: tuple[str, ...] = (), null_days: tuple[str, ...] = (),
+                    empty_volume_days: tuple[str, ...] = ()) -> Path:
+    """A ticker's daily prices as Yahoo writes them (``Date,Open,High,Low,Close,Adj Close,Volume``,
+    oldest first): market days only, so weekends and holidays are absent; ``null_days`` are rows of
+    ``null`` (as Yahoo writes days it has no prices for) and ``empty_volume_days`` lack their volume."""
+    rng = np.random.default_rng(seed)
+    days = market_days(start, end, closed)
+    close = (20 + 30 * seed) * np.exp(np.cumsum(rng.normal(0.0004, 0.018, len(days))))
+    open_ = close * np.exp(rng.normal(0, 0.006, len(days)))
+    high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, 0.008, len(days))))
+    low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, 0.008, len(days))))
+    volume = rng.integers(2_000_000, 30_000_000, len(days))
+    lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
+    for k, day in enumerate(days):
+        stamp = f"{day:%Y-%m-%d}"
+        if stamp in null_days:
+            lines.append(f"{stamp},null,null,null,null,null,null")
+            continue
+        vol = "" if stamp in empty_volume_days else str(volume[k])
+        lines.append(f"{stamp},{open_[k]:.6f},{high[k]:.6f},{low[k]:.6f},{close[k]:.6f},{close[k] * 0.97:.6f},{vol}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -116,3 +116,57 @@ def write_frames(folder: Path, frames: np.ndarray, suffix: str = ".png", names: 
     for name, frame in zip(names, frames):
         Image.fromarray(frame).save(folder / f"{name}{suffix}", **save)
     return folder
+
+
+def photograph(seed: int = 0, height: int = 180, width: int = 240) -> np.ndarray:
+    """A synthetic photograph, RGB uint8: a graded sky, hills, a few bright round objects."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width]
+    image = np.zeros((height, width, 3))
+    image[..., 2] = 0.5 + 0.5 * (1 - yy / height)
+    image[..., 1] = 0.3 + 0.2 * np.sin(xx / (width / 14))
+    image[yy > height * 0.55 + height / 9 * np.sin(xx / (width / 8) + seed)] = [0.2, 0.55, 0.2]
+    for _ in range(6):
+        cy, cx, r = rng.integers(10, height - 10), rng.integers(10, width - 10), rng.integers(height // 30, height // 10)
+        image[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = rng.uniform(0.4, 1.0, 3)
+    return (image.clip(0, 1) * 255).astype(np.uint8)
+
+
+def pan_and_zoom(image: np.ndarray, frames: int, height: int = 48, width: int = 48, seed: int = 0) -> np.ndarray:
+    """A clip as a camera pans across a photograph while zooming in: RGB uint8 ``(frames, height, width, 3)``."""
+    rng = np.random.default_rng(seed)
+    rows, cols = image.shape[:2]
+    x0, y0 = rng.uniform(0, cols * 0.2), rng.uniform(0, rows * 0.2)
+    out = np.empty((frames, height, width, 3), dtype=np.uint8)
+    for t in range(frames):
+        zoom = 0.75 - 0.3 * t / frames                  # the window shrinks: zooming in
+        h, w = rows * zoom, rows * zoom * width / height
+        x, y = x0 + (cols - w - x0) * 0.5 * t / frames, y0 + 0.1 * rows * t / frames  # panning right and down
+        ys = np.clip((y + np.linspace(0, h, height)).astype(int), 0, rows - 1)
+        xs = np.clip((x + np.linspace(0, w, width)).astype(int), 0, cols - 1)
+        out[t] = image[ys][:, xs]
+    return out
+
+
+def fabricate_pans(src: Path, frames: int = 36, height: int = 48, width: int = 48, counts: tuple[int, int, int] = (3, 2, 2),
+                   first: int = 0) -> list[str]:
+    """Clips panned and zoomed over photographs: ``counts`` mp4 files (harbourK.mp4), GIFs (marketK.gif)
+    and folders of PNG frames (streetK/frame1.png ...); returns their names under ``src``."""
+    from PIL import Image
+
+    names = []
+    for k in range(first, first + counts[0]):
+        write_video(src / f"harbour{k}.mp4", pan_and_zoom(photograph(k, 3 * height, 3 * width), frames, height, width, k),
+                    pick_encoder(".mp4"))
+        names.append(f"harbour{k}.mp4")
+    for k in range(first, first + counts[1]):
+        clip = pan_and_zoom(photograph(100 + k, 3 * height, 3 * width), frames, height, width, 100 + k)
+        images = [Image.fromarray(f).quantize(64) for f in clip]  # a GIF holds a palette of colours
+        (src / f"market{k}.gif").parent.mkdir(parents=True, exist_ok=True)
+        images[0].save(src / f"market{k}.gif", save_all=True, append_images=images[1:], duration=80, loop=0)
+        names.append(f"market{k}.gif")
+    for k in range(first, first + counts[2]):
+        clip = pan_and_zoom(photograph(200 + k, 3 * height, 3 * width), frames, height, width, 200 + k)
+        write_frames(src / f"street{k}", clip, ".png")
+        names.append(f"street{k}")
+    return names

@@ -14,7 +14,7 @@ from vidpred.bench import synthetic_splits
 from vidpred.errors import ConfigError
 from vidpred.models import build_model
 from vidpred.models.convlstm import ConvLSTMCell, Seq2SeqConvLSTM
-from vidpred.plots import save_samples
+from vidpred.plots import GIF_HEADER, save_samples
 from vidpred.training.accel import accelerate, to_channels_last
 from vidpred.training.precision import Precision
 from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
@@ -224,6 +224,9 @@ def test_training_on_moving_squares_reports_video_metrics_and_samples(tmp_path: 
     assert len(pngs) == 4 and gif in files and all(f.stat().st_size > 0 for f in files)
     with Image.open(gif) as animation:
         assert animation.n_frames == data.length  # context then predicted steps
-        # one row per item (4), three columns: truth | prediction | difference
-        assert animation.size[0] * 4 == animation.size[1] * 3
+        # under the header, one row per item (4) and three columns (truth | prediction | difference) of
+        # frames with a 2-pixel border, drawn twice their size
+        height, width = data.frame_shape[-2:]
+        assert animation.size[1] == GIF_HEADER + 4 * (height + 4) * 2
+        assert animation.size[0] >= 3 * (width + 4) * 2
     assert not list((tmp_path / "samples").glob(".*tmp"))  # written atomically

@@ -66,7 +66,8 @@ def test_clips_prepare_verify_show_train_predict(tmp_path: Path, capsys) -> None
     # another geometry than the prepared one is one line that says to prepare again
     code, _, err = cli(capsys, "show", "videos", "--data-dir", data_dir, "--out", tmp_path / "x.npy",
                        "data.set=lab", "data.size=32", "data.channels=3")
-    assert_one_line_error(code, err, "data.size=32 (prepared: 16)", "prepare videos --src PATH --name lab data.size=32")
+    assert_one_line_error(code, err, "data.size=32 (prepared: 16)",
+                          f"prepare videos --src {src} --name lab --data-dir {data_dir} data.size=32")
 
     run_dir = tmp_path / "run"
     results = run_experiment(compose_config([

@@ -460,11 +460,13 @@ def test_progress_modes(tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixt
     epoch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1: train loss")]
     err = capsys.readouterr().err
     if mode == "log":
-        assert [line.split("  step ")[1].split()[0] for line in step_lines] == ["3", "6"]
+        # the first step (its throughput and the time left come at once), then every 3 of the 8
+        assert [line.split("  step ")[1].split()[0] for line in step_lines] == ["1/8", "3/8", "6/8"]
+        assert all(" samples/s  ETA " in line for line in step_lines)
         assert len(epoch_lines) == 1 and "\r" not in err
     elif mode == "off":
         assert step_lines == [] and epoch_lines == [] and "\r" not in err
     else:
         assert step_lines == [] and len(epoch_lines) == 1
         drawn = [part for part in err.split("\r") if part.strip()]
-        assert err.startswith("\r") and drawn and "batch 8/8  step 8" in drawn[-1]
+        assert err.startswith("\r") and drawn and "batch 8/8  step 8/8" in drawn[-1] and "ETA 0s" in drawn[-1]

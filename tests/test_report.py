@@ -13,7 +13,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.image as mpimg  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
@@ -58,11 +57,10 @@ def make_run(folder: Path, model: str, data: str, layers: int, seed: int, mse: f
                                 "val_mse": [np.nan, np.nan, 3 * mse, np.nan, np.nan, 2 * mse],
                                 "lr": 1e-3, "time": steps * 0.25})
         history.to_csv(folder / "history.csv", index=False)
-        fig, ax = plt.subplots(figsize=(2, 1.5))
-        ax.plot([0, 1], [mse, 2 * mse])
-        (folder / "samples").mkdir()
-        fig.savefig(folder / "samples" / "predictions.png")
-        plt.close(fig)
+        (folder / "samples").mkdir()  # the arrays a run's sample figures are drawn from
+        wave = np.sin(np.linspace(0, 3, 6 + horizon))[None, :, None] * np.array([1.0, 0.5])[:, None, None]
+        np.savez(folder / "samples" / "predictions.npz", context=wave[:, :6], truth=wave[:, 6:],
+                 prediction=wave[:, 6:] + mse, indices=np.array([0, 7]), columns=np.array([], dtype=str))
     (folder / "metrics.json").write_text(json.dumps(content))
     return folder
 
@@ -185,11 +183,16 @@ def test_pivot_on_an_override(runs_root: Path, tmp_path: Path) -> None:
     assert "| 0.001 | 1.000e-01 (n=1) |" in (out / "pivot.md").read_text()
 
 
-def test_runs_differing_in_settings_are_flagged_when_pooled(runs_root: Path, tmp_path: Path) -> None:
+def test_runs_differing_in_settings_get_rows_of_their_own(runs_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     build_report([runs_root / "multirun"], out, with_figures=False)
-    notes = [line for line in (out / "table1.md").read_text().splitlines() if line.startswith("- note:")]
-    assert len(notes) == 1 and "LSTM, 1 layer on sins" in notes[0] and "optim.lr=0.01" in notes[0]
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in (out / "table1.md").read_text().splitlines()
+            if line.startswith("| LSTM, 1 layer")}
+    # the three seeds of the first sweep pool, beside the study; each learning rate of the second sweep
+    # (recorded as overrides only) is a row of its own, without a ratio
+    assert "| 5.000e-04 ± 1.0e-04 (n=3) | 4.950e-04 | 1.01 |" in rows["LSTM, 1 layer"]
+    assert "| 3.000e-01 (n=1) | 4.950e-04 | other settings |" in rows["LSTM, 1 layer [optim.lr=0.01]"]
+    assert "| 1.000e-01 (n=1) | 4.950e-04 | other settings |" in rows["LSTM, 1 layer [optim.lr=0.001]"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

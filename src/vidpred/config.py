@@ -1,8 +1,9 @@
 """The one place that knows vidpred's Hydra config tree: where ``conf/`` is, composing it, the
 resolvers that name run folders, and turning a Hydra or OmegaConf failure into one line.
 
-Only the entry points (``vidpred.run``, ``vidpred.bench``, ``vidpred.data``, ``vidpred.predict``)
-call into this module; everything below them takes plain dictionaries and typed arguments.
+Only the entry points (``vidpred.run``, ``vidpred.bench``, ``vidpred.data``, ``vidpred.predict``,
+``vidpred.report``) call into this module; everything below them takes plain dictionaries and typed
+arguments.
 """
 
 from __future__ import annotations
@@ -75,9 +76,6 @@ def config_error(exc: BaseException, overrides: Sequence[str] = ()) -> ConfigErr
     if missing:
         group, _, option = missing.group(1).rpartition("/")
         start = next((i for i, line in enumerate(lines) if line.startswith("Available options")), len(lines))
-        if group == "hydra/sweeper" and option == "optuna":
-            return ConfigError("hparams_search=optuna needs Hydra's Optuna sweeper: pip install -e '.[search]' "
-                               "in the clone (make install does)")
         if group and lines[start + 1:]:
             return ConfigError(f"unknown option {group}={option}; choose one of {', '.join(lines[start + 1:])}")
     override = re.search(r"Could not override '([^']+)'", text)
@@ -150,6 +148,36 @@ def check_top_level(cfg: DictConfig) -> None:
     unknown = sorted(str(k) for k in cfg if k not in known)
     if unknown:
         raise ConfigError(f"unknown config key(s) {', '.join(unknown)}; {known_keys_hint(unknown[0])}")
+
+
+def data_keys_given(data: dict[str, Any], overrides: Sequence[str] | None = None) -> set[str]:
+    """The keys of the data set's config ``data`` that were chosen rather than left at their default:
+    named in ``overrides`` (a command line: ``data.columns=[Close]``), or set to another value than
+    ``conf/data/<name>.yaml`` gives (by a preset, or by a caller of the Python API)."""
+    named = set()
+    for override in overrides or ():
+        key = override.split("=", 1)[0].lstrip("+~")
+        if key.startswith("data."):
+            named.add(key.split(".")[1])
+    path = CONFIG_DIR / "data" / f"{data.get('name')}.yaml"
+    defaults = OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else {}
+    assert isinstance(defaults, dict)
+    changed = {key for key, value in data.items() if key in defaults and key != "defaults" and defaults[key] != value}
+    return (named | changed) & set(data)
+
+
+def experiment_settings(overrides: Sequence[str]) -> dict[str, Any] | None:
+    """The resolved config ``overrides`` compose to, flattened to dotted keys (as a run records its
+    settings, plus how long it trains); None where they do not compose (an option no longer there)."""
+    from vidpred import rundir
+
+    try:
+        plain = to_plain(compose(overrides))
+    except ConfigError:
+        return None
+    flat = rundir.shaping_settings(plain)
+    flat.update({f"trainer.{k}": v for k, v in plain["trainer"].items()})
+    return flat
 
 
 def to_plain(node: Any) -> Any:

@@ -33,6 +33,10 @@ class DivergedError(Exception):
     """Training produced a non-finite loss."""
 
 
+class Pruned(Exception):
+    """A search stopped this run early: its validation so far was hopeless next to the other trials'."""
+
+
 def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "") not in ("", "0", "false", "False")
 

@@ -1,5 +1,4 @@
-"""Hydra plumbing for sweeps: per-job CPU threads for parallel launchers (``conf/hydra/launcher/``), and the
-sweep folder a search needs before its first job.
+"""Hydra plumbing for sweeps: per-job CPU threads for parallel launchers (``conf/hydra/launcher/``).
 
 Several jobs on one machine each start PyTorch with one thread per core, so two jobs on two cores
 run four busy threads and both slow down. :class:`ThreadsPerJob` fixes each job's thread count
@@ -35,12 +34,3 @@ class ThreadsPerJob(Callback):
             os.environ[name] = str(self.threads)
         log.info("this job uses %d CPU thread(s)", self.threads)
 
-
-class MakeSweepDir(Callback):
-    """Create the sweep folder when a sweep starts: the Optuna sweeper opens its study database in it
-    before the launcher creates it for the first job."""
-
-    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        from pathlib import Path
-
-        Path(str(config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)

@@ -233,34 +233,105 @@ def _stems(paths: Sequence[Path]) -> list[str]:
     return stems
 
 
-def _write_csv(path: Path, item: Input, prediction: np.ndarray) -> None:
-    """Predicted rows in the input's units, with continued times where the input's steps are regular."""
-    columns = item.columns or [f"value_{d}" for d in range(prediction.shape[1])]
-    frame = pd.DataFrame(prediction, columns=columns)
+def future_times(item: Input, end: int, count: int) -> pd.DatetimeIndex | None:
+    """The times of ``count`` predicted steps from row ``end`` on: the input's own while it goes on,
+    then continued on its calendar (business days skip weekends) or, for times without one, at the
+    step of its last rows when those are regular. None when there is nothing to go by."""
+    from vidpred.data.series import infer_calendar
+
     times = item.times
-    if times is not None and len(times) >= 2:
-        steps = np.diff(times.to_numpy()[-min(len(times), 10):])
-        if (steps == steps[0]).all():
-            frame.insert(0, "time", times[-1] + pd.to_timedelta(steps[0]) * np.arange(1, len(prediction) + 1))
-    if "time" not in frame:
+    if times is None or len(times) < 2:
+        return None
+    known = times[end:end + count]
+    missing = count - len(known)
+    if missing == 0:
+        return known
+    seen = times[:end + len(known)]
+    calendar = infer_calendar(seen)
+    if calendar is not None:
+        return known.append(calendar.following(seen[-1], missing))
+    steps = np.diff(seen.to_numpy()[-min(len(seen), 10):])
+    if len(steps) and (steps == steps[0]).all():
+        return known.append(pd.DatetimeIndex(seen[-1] + pd.to_timedelta(steps[0]) * np.arange(1, missing + 1)))
+    return None
+
+
+def _write_csv(path: Path, item: Input, prediction: np.ndarray, truth: np.ndarray, end: int) -> None:
+    """Predicted rows in the input's units, with their times; where the truth is known, it and the
+    error (prediction - truth) beside each column, in the same units."""
+    columns = item.columns or [f"value_{d}" for d in range(prediction.shape[1])]
+    table: dict[str, np.ndarray] = {}
+    for d, column in enumerate(columns):
+        table[column] = prediction[:, d]
+        if len(truth):
+            known = np.full(len(prediction), np.nan)
+            known[: len(truth)] = truth[:, d]
+            table[f"{column}_truth"] = known
+            table[f"{column}_error"] = prediction[:, d] - known
+    frame = pd.DataFrame(table)
+    times = future_times(item, end, len(prediction))
+    if times is not None:
+        frame.insert(0, "time", times)
+    else:
         frame.insert(0, "step", np.arange(1, len(prediction) + 1))
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
 
 
+def start_row(item: Input, at: int | str | None) -> int:
+    """Where the prediction starts: after the end, at row ``at``, or at the first time on or after the
+    date ``at`` (series with a time column)."""
+    if at is None:
+        return len(item.steps)
+    try:
+        row = int(at)
+    except ValueError:
+        if item.times is None:
+            raise UserError(f"--at {at}: {item.path} has no time column to find a date in; give a step "
+                            "number") from None
+        try:
+            when = pd.Timestamp(str(at))
+        except ValueError:
+            raise UserError(f"--at {at}: give a step number or a date such as 2019-03-15") from None
+        row = int(item.times.searchsorted(when))
+        require(row < len(item.times), f"--at {at} is after the last time of {item.path} ({item.times[-1]})")
+        return row
+    require(0 <= row <= len(item.steps), f"--at {row} is past the end of {item.path} ({len(item.steps)} steps)")
+    return row
+
+
+def units_of(run: LoadedRun, item: Input) -> str:
+    """What the model's numbers (and so the ``scores``) are measured in."""
+    if run.kind == "video":
+        return "pixel intensities in [0, 1]"
+    mode = run.data.get("normalize")
+    if item.low is None or mode is None:
+        return "the model's units (the input was given in them)"
+    over = {"context": "the context", "window": "the context and the known horizon",
+            "train": "the run's training split"}.get(mode, mode)
+    return f"scaled: each column min-max over {over} (data.normalize={mode})"
+
+
+def data_unit_scores(item: Input, prediction: np.ndarray, truth: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per column, mse and mae of the known steps in the input's own units."""
+    error = prediction[: len(truth)].astype(np.float64) - truth.astype(np.float64)
+    columns = item.columns or [f"value_{d}" for d in range(prediction.shape[1])]
+    return {column: {"mse": float(np.mean(error[:, d] ** 2)), "mae": float(np.mean(np.abs(error[:, d])))}
+            for d, column in enumerate(columns)}
+
+
 def predict_files(run: LoadedRun, inputs: Sequence[Path], out: Path, horizon: int | None = None,
-                  at: int | None = None) -> list[dict[str, Any]]:
+                  at: int | str | None = None) -> list[dict[str, Any]]:
     """Predict every input; writes the files named in the module docstring; returns the summary."""
-    from vidpred.plots import forecast_figure, video_grid, video_gif
+    from vidpred.plots import forecast_figure, save_figure, video_gif, video_grid
 
     horizon = run.horizon if horizon is None else horizon
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; give a folder")
-    items, contexts, truths = [], [], []
+    items, contexts, truths, ends = [], [], [], []
     for path in inputs:
         item = read_input(run, Path(path))
-        end = len(item.steps) if at is None else at
-        require(at is None or 0 <= at <= len(item.steps), f"--at {at} is past the end of {path} ({len(item.steps)} steps)")
+        end = start_row(item, at)
         if end < run.context:
             raise DataError(f"{path}: {end} steps before the predicted ones, the model needs a context of {run.context}"
                             + (" (frames after the run's frame step)" if run.kind == "video" else ""))
@@ -268,24 +339,35 @@ def predict_files(run: LoadedRun, inputs: Sequence[Path], out: Path, horizon: in
         items.append(item)
         contexts.append(context)
         truths.append(truth)
+        ends.append(end)
     predictions = run.predict(np.stack(contexts), horizon)
     summary = []
-    for item, stem, context, truth, prediction in zip(items, _stems(inputs), contexts, truths, predictions):
-        entry: dict[str, Any] = {"input": str(item.path), "horizon": horizon, "known_steps": len(truth)}
+    for item, stem, context, truth, prediction, end in zip(items, _stems(inputs), contexts, truths, predictions, ends):
+        entry: dict[str, Any] = {"input": str(item.path), "horizon": horizon, "at": end, "known_steps": len(truth)}
+        if item.times is not None and end < len(item.times):
+            entry["at_time"] = str(item.times[end])
         if len(truth):
             entry["scores"] = score(run.kind, prediction, truth)
+            entry["units"] = units_of(run, item)
         title = f"{item.path.name}: {run.settings['model']['name']} of {run.path.name}"
         if run.kind == "video":
             _save_npy(out / f"{stem}.npy", prediction)
-            video_grid(context, truth if len(truth) else None, prediction, title, out / f"{stem}.png")
+            save_figure(video_grid(context, truth if len(truth) else None, prediction, title), out / f"{stem}.png")
             video_gif(context[None], truth[None] if len(truth) else None, prediction[None], out / f"{stem}.gif")
             entry["files"] = [f"{stem}.npy", f"{stem}.png", f"{stem}.gif"]
         else:
             values = _units(item, prediction).astype(np.float32)
+            known = item.steps[end:end + horizon]  # the truth as the input gives it, in its own units
+            if len(truth) and item.low is not None:
+                entry["scores_in_data_units"] = data_unit_scores(item, values, known)
             _save_npy(out / f"{stem}.npy", values)
-            forecast_figure(_units(item, context), values, _units(item, truth) if len(truth) else None,
-                            item.columns, title, out / f"{stem}.png")
-            _write_csv(out / f"{stem}.csv", item, values)
+            future = future_times(item, end, horizon)
+            times = item.times[end - run.context:end].append(future) if future is not None else None
+            save_figure(forecast_figure(_units(item, context), values, known if len(truth) else None, item.columns,
+                                        title, entry.get("scores_in_data_units"), times,
+                                        (entry["units"], entry["scores"]) if len(truth) else None),
+                        out / f"{stem}.png")
+            _write_csv(out / f"{stem}.csv", item, values, known, end)
             entry["files"] = [f"{stem}.npy", f"{stem}.png", f"{stem}.csv"]
         summary.append(entry)
     write_json(out / "summary.json", {"run": str(run.path), "checkpoint": str(run.checkpoint),
@@ -307,8 +389,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the predictions")
     parser.add_argument("--horizon", type=int, default=None, help="steps to predict (default: the trained horizon)")
     parser.add_argument("--checkpoint", default="best", help="best (default), last or a .pt file")
-    parser.add_argument("--at", type=int, default=None,
-                        help="predict from step T on, with the context steps before it (default: after the end)")
+    parser.add_argument("--at", default=None,
+                        help="predict from step T on (a step number, or for a series a date: the first row on or "
+                             "after it), with the context steps before it (default: after the end)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--precision", default="32", help="32 | bf16 | 16, as trainer.precision")
     args = parser.parse_args(argv)
@@ -316,10 +399,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         run = load_run(args.run, args.checkpoint, args.device, args.precision)
         summary = predict_files(run, args.input, args.out, args.horizon, args.at)
     for entry in summary:
-        scores = entry.get("scores")
-        known = (" | vs the next " + f"{entry['known_steps']} known steps: "
-                 + ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if math.isfinite(v))) if scores else ""
-        print(f"{entry['input']}: {entry['horizon']} steps -> {args.out / entry['files'][0]}{known}")
+        print(f"{entry['input']}: {entry['horizon']} steps -> {args.out / entry['files'][0]}{scores_text(entry)}")
+
+
+def scores_text(entry: dict[str, Any]) -> str:
+    """The scores of one prediction on the command line: in the data's own units first where known."""
+    scores = entry.get("scores")
+    if not scores:
+        return ""
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in scores.items() if math.isfinite(v))
+    text = f" | vs the next {entry['known_steps']} known steps: "
+    own = entry.get("scores_in_data_units")
+    if not own:
+        return text + f"{shown} ({entry['units']})"
+    return (text + "in the data's units " + "; ".join(f"{column} mse {v['mse']:.4g}, mae {v['mae']:.4g}"
+                                                     for column, v in own.items())
+            + f"; in the model's units ({entry['units']}) {shown}")
 
 
 if __name__ == "__main__":

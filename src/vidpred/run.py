@@ -34,11 +34,13 @@ from omegaconf import DictConfig, OmegaConf
 import vidpred
 from vidpred import config, distributed, rundir
 from vidpred.distributed import SINGLE, World
-from vidpred.data import DataSplits, build_data, family
-from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
+from vidpred.data import DataSplits, build_data
+from vidpred.data.registry import family as data_family
+from vidpred.data.registry import with_prepared
+from vidpred.errors import ConfigError, DivergedError, Pruned, UserError, debug_enabled, one_line, require
 from vidpred.io import atomic_path, write_json
 from vidpred.loggers import NullLogger, build_logger
-from vidpred.models import build_model, check_model_kind, count_parameters
+from vidpred.models import build_model, check_model, count_parameters
 from vidpred.plots import save_samples
 from vidpred.registry import call_with_config
 from vidpred.seeding import seed_everything
@@ -107,6 +109,9 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
     require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     require(isinstance(cfg.evaluate, bool), f"evaluate must be true or false, got {cfg.evaluate!r}")
+    # the family's declaration tells the data's kind: a model of another kind is refused before any
+    # data is read, downloaded or generated
+    check_model(cfg.model.name, data_family(cfg.data.name).kind, f"data={cfg.data.name}")
     seed_everything(cfg.seed)
     device = resolve_device(cfg.trainer.device)
     if device.type == "cuda" and world.active:
@@ -116,7 +121,6 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
     loader = call_with_config(LoaderConfig, {k: plain["data"][k] for k in LOADER_KEYS}, prefix="data")
 
-    check_model_kind(cfg.model.name, family(cfg.data.name).kind)  # before any data is read or generated
     tick = time.perf_counter()
     data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
     data = build_data(cfg.data.name, data_params, plain["paths"]["data_dir"])
@@ -148,29 +152,47 @@ def build_lpips(metrics: MetricsConfig, data: DataSplits, data_dir: str, device:
     return lpips.load_lpips(lpips.weights_folder(data_dir, metrics.lpips_weights), device)
 
 
+def take_prepared_settings(cfg: DictConfig, overrides: Sequence[str] | None) -> None:
+    """A prepared set's settings (what ``vidpred.data prepare`` was given) are the defaults of its
+    runs: every data key not given (``overrides``, the command line) takes the prepared value, in
+    ``cfg`` itself so that ``.hydra/config.yaml``, ``metrics.json`` and resume checks hold it; a given
+    value that differs is refused."""
+    data = config.to_plain(cfg.data)
+    resolved = with_prepared(cfg.data.name, data, cfg.paths.data_dir, config.data_keys_given(data, overrides))
+    for key, value in resolved.items():
+        if data.get(key) != value:
+            with omegaconf.open_dict(cfg):
+                cfg.data[key] = value
+            log.info("data.%s=%s, as the set was prepared", key, value)
+
+
 def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = (),
-                   hydra_files: dict[str, Any] | None = None, world: World = SINGLE) -> dict[str, Any]:
+                   hydra_files: dict[str, Any] | None = None, world: World = SINGLE,
+                   search: dict[str, Any] | None = None, overrides: Sequence[str] | None = None) -> dict[str, Any]:
     """Train and test one configuration in ``run_dir``; returns the content of ``metrics.json``.
 
     The folder is locked for the whole run. A folder that holds a completed run is never trained
     again (``evaluate=true`` scores it again); a failed attempt never replaces what an earlier one
     wrote. ``hydra_files`` (file name -> config) are written into ``.hydra/`` once the attempt is
-    known to be valid; without them the composed config is.
+    known to be valid; without them the composed config is. ``search`` (a search's trial: study and
+    trial number) is written into ``metrics.json`` with the attempt.
 
     In a data-parallel run (``world``) every process calls this; rank 0 alone holds the lock and
-    writes files, and the others follow its reading of the folder.
+    writes files, and the others follow its reading of the folder. ``overrides`` (the command line)
+    say which data keys the user gave, against a prepared set's settings.
     """
     run_dir = Path(run_dir)
     try:
         with rundir.locked(run_dir) if world.main else contextlib.nullcontext():
             previous = distributed.broadcast(rundir.read_metrics(run_dir) if world.main else None)
+            take_prepared_settings(cfg, overrides)
             plain = config.to_plain(cfg)
             settings = rundir.shaping_settings(plain)
             if previous is not None and previous.get("status") == "completed":
                 return _completed_run(cfg, plain, run_dir, previous, settings, callbacks, world)
             require(not cfg.evaluate, f"evaluate=true scores a completed run again, and {run_dir} holds none "
                                       f"(status: {(previous or {}).get('status', 'no metrics.json')})")
-            return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files, world)
+            return _train_run(cfg, plain, run_dir, previous, settings, callbacks, hydra_files, world, search)
     except Exception as exc:
         if world.active and not world.main:
             distributed.report_failure(one_line(exc))  # rank 0 writes it into metrics.json
@@ -185,10 +207,11 @@ def _save_hydra_files(run_dir: Path, cfg: DictConfig, hydra_files: dict[str, Any
 
 def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: dict[str, Any] | None,
                settings: dict[str, Any], callbacks: Sequence[Any],
-               hydra_files: dict[str, Any] | None, world: World) -> dict[str, Any]:
+               hydra_files: dict[str, Any] | None, world: World,
+               search: dict[str, Any] | None = None) -> dict[str, Any]:
     results: dict[str, Any] = {"status": "running", "error": None, "choices": {}, "started_at": now(),
                                "process": rundir.holder(), "world_size": world.size, "settings": settings,
-                               "versions": versions()}
+                               "versions": versions(), **({"search": dict(search)} if search else {})}
     logger: Any = NullLogger()  # until the configured one exists: a bad logger setting is a failed run too
     written = False
     if previous is not None and previous.get("status") == "running" and world.main:
@@ -217,6 +240,9 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
         results["status"] = "completed"
     except DivergedError as exc:
         results.update(status="diverged", error=one_line(exc))
+        raise
+    except Pruned as exc:  # a search's verdict, not a failure: the folder resumes like any stopped run
+        results.update(status="pruned", error=one_line(exc))
         raise
     except BaseException as exc:
         results.update(status="failed", error=one_line(exc) if not isinstance(exc, KeyboardInterrupt)
@@ -340,7 +366,8 @@ def hydra_job(cfg: DictConfig) -> float:
     try:
         config.check_top_level(cfg)
         with stop_on_signals(world):
-            results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world)
+            results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world,
+                                     overrides=list(hydra_cfg.overrides.task))
     except KeyboardInterrupt:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
@@ -383,6 +410,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     world = distributed.from_environment()
     try:
+        searched = [a for a in sys.argv[1:] if a.split("=", 1)[0].lstrip("+~") == "hparams_search"]
+        require(not searched, f"{searched[0] if searched else ''} is a search, which has a command of its own: "
+                              "python -m vidpred.search OVERRIDES (no -m; hparams_search=optuna is its default)")
         if world.active:
             require(not {"-m", "--multirun"} & set(sys.argv[1:]),
                     "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "

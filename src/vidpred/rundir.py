@@ -101,8 +101,9 @@ def holder_alive(run_dir: Path) -> bool:
         os.close(fd)
 
 
-SWEEP_MARKERS = ("multirun.yaml",             # Hydra's basic sweeper
-                 "optuna.db", "optimization_results.yaml")  # the Optuna search's study and result
+#: A search's summary beside its trials (python -m vidpred.search writes it, the report reads it).
+SEARCH_SUMMARY = "search.json"
+SWEEP_MARKERS = ("multirun.yaml", SEARCH_SUMMARY)  # Hydra's basic sweeper; vidpred's search
 
 
 def is_sweep_folder(folder: Path) -> bool:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from vidpred import config
-from vidpred.data.registry import DataFamily, build_data, families, family
+from vidpred.data.registry import DataFamily, build_data, families, family, with_prepared
 from vidpred.data.store import DATA_DIR_ENV, default_root
 from vidpred.errors import ConfigError, DataError, exit_on_user_error
 
@@ -36,11 +36,19 @@ LOADER_KEYS = ("batch_size", "num_workers")
 ASSETS = {"lpips": "vidpred.lpips"}  # the LPIPS metric's pretrained weights
 
 
-def compose_data(name: str, data_dir: Path, set_name: str | None, overrides: Sequence[str]) -> dict[str, Any]:
-    """``conf/data/NAME.yaml`` with overrides, resolved as ``python -m vidpred.run`` would."""
+def compose_data(name: str, data_dir: Path, set_name: str | None, overrides: Sequence[str],
+                 prepared: bool = True) -> dict[str, Any]:
+    """``conf/data/NAME.yaml`` with overrides, resolved as ``python -m vidpred.run`` would: a prepared
+    set's settings are the defaults of the keys ``overrides`` leave out (``prepared=False``: not)."""
     extra = [f"paths.data_dir={data_dir}", *([f"data.set={set_name}"] if set_name else []), *overrides]
     cfg = config.compose([f"data={name}", *extra])
-    return config.to_plain(cfg.data)
+    params = config.to_plain(cfg.data)
+    return with_prepared(name, params, data_dir, config.data_keys_given(params, overrides)) if prepared else params
+
+
+def given_settings(params: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """The data keys given to ``prepare`` (not the set's name): they become the set's defaults."""
+    return {k: params[k] for k in params if k in config.data_keys_given(params, overrides) and k not in ("name", "set")}
 
 
 def build_from_config(name: str, data_dir: Path, set_name: str | None,
@@ -69,41 +77,26 @@ def show(data: Any, name: str, split: str, index: int, out: Path) -> str:
     if not 0 <= index < len(dataset):
         raise ConfigError(f"--index {index} is outside the {split} split (0..{len(dataset) - 1})")
     item = dataset[index].numpy()
+    source = dataset.source(index) if hasattr(dataset, "source") else None
     if out.suffix == ".npy":
         from vidpred.io import atomic_path
 
         with atomic_path(out) as tmp, open(tmp, "wb") as fh:
             np.save(fh, item.astype(np.float32))
     elif out.suffix == ".png":
-        picture(item, data.context, f"{name} {split} item {index}", out)
+        picture(item, data.context, f"{name} {split} item {index}" + (f": {source}" if source else ""), out,
+                data.meta.get("columns"))
     else:
         raise ConfigError(f"--out {out}: use a .npy or .png file name")
     return (f"{out}: {name} {split}[{index}] shape {tuple(item.shape)} float32 "
-            f"range [{item.min():.3g}, {item.max():.3g}]")
+            f"range [{item.min():.3g}, {item.max():.3g}]" + (f", from {source}" if source else ""))
 
 
-def picture(item: np.ndarray, context: int, title: str, out: Path) -> None:
-    """A frame strip (video ``(T, C, H, W)``) or a line plot (sequence ``(T, D)``)."""
-    from vidpred.plots import plt, save_figure
+def picture(item: np.ndarray, context: int, title: str, out: Path, columns: list[str] | None = None) -> None:
+    """A frame strip (video ``(T, C, H, W)``) or one panel per column (sequence ``(T, D)``)."""
+    from vidpred.plots import item_figure, save_figure
 
-    if item.ndim == 2:
-        fig, ax = plt.subplots(figsize=(7, 3))
-        steps = np.arange(len(item))
-        for d in range(item.shape[1]):
-            ax.plot(steps[:context], item[:context, d], color="black")
-            ax.plot(steps[context - 1:], item[context - 1:, d], color="tab:green")
-        ax.axvline(context - 0.5, color="grey", linewidth=0.5)
-        ax.set_xlabel("step (black: context, green: horizon)")
-    else:
-        frames = item.shape[0]
-        fig, axes = plt.subplots(1, frames, figsize=(1.1 * frames, 1.5), squeeze=False)
-        for t, ax in enumerate(axes[0]):
-            frame = np.clip(item[t].transpose(1, 2, 0), 0, 1)
-            ax.imshow(frame[..., 0] if frame.shape[2] == 1 else frame, cmap="gray", vmin=0, vmax=1)
-            ax.set_title(f"{'c' if t < context else 'h'}{t}", fontsize=7)
-            ax.axis("off")
-    fig.suptitle(title, fontsize=9)
-    save_figure(fig, out)
+    save_figure(item_figure(item, context, title, columns), out)
 
 
 def bench(data: Any, loader_keys: dict[str, Any], name: str, workers: int, batches: int,
@@ -205,14 +198,17 @@ def run(args: argparse.Namespace) -> list[str]:
             return [show(data, args.name, args.split, args.index, args.out)]
         return [bench(data, loader_keys, args.name, args.workers, args.batches, args.batch_size, args.split)]
     action = _needs(chosen, args.command)
-    options = compose_data(args.name, data_dir, args.set_name, args.overrides)
+    options = compose_data(args.name, data_dir, args.set_name, args.overrides, prepared=args.command != "prepare")
     if args.command == "download":
         given = {"mirror": args.mirror, "tickers": args.tickers.split(",") if args.tickers else None}
         return call_with_options(args.name, action, {"data_dir": data_dir}, options, given)
     if args.command == "prepare":
         if not args.src.exists():
             raise DataError(f"--src {args.src} does not exist")
-        return call_with_options(args.name, action, {"src": args.src, "data_dir": data_dir}, options, {})
+        fixed = {"src": args.src, "data_dir": data_dir}
+        if "settings" in inspect.signature(action).parameters:
+            fixed["settings"] = given_settings(options, args.overrides)
+        return call_with_options(args.name, action, fixed, options, {})
     return call_with_options(args.name, action, {"data_dir": data_dir}, options, {})
 
 

@@ -29,6 +29,9 @@ class DataFamily:
     ``build(**config keys)`` returns the splits; a family that reads files also receives
     ``data_dir`` (``paths.data_dir``). ``download(data_dir, mirror)``, ``prepare(src, data_dir,
     **options)`` and ``verify(data_dir, **options)`` return one line per thing done or checked.
+    A family whose sets are prepared with config keys (the user's own clips and series) declares
+    ``manifest(data_dir, set)``: the prepared set's manifest (None before it is prepared), whose
+    ``settings`` (the keys ``prepare`` was given) are the set's defaults (:func:`with_prepared`).
     """
 
     name: str
@@ -37,6 +40,7 @@ class DataFamily:
     download: Callable[..., list[str]] | None = None
     prepare: Callable[..., list[str]] | None = None
     verify: Callable[..., list[str]] | None = None
+    manifest: Callable[..., dict[str, Any] | None] | None = None
 
     @property
     def reads_files(self) -> bool:
@@ -85,3 +89,51 @@ def build_data(name: str, params: dict[str, Any], data_dir: str | Path) -> DataS
     chosen = family(name)
     extra = {"data_dir": str(data_dir)} if chosen.reads_files else {}
     return call_with_config(chosen.build, {**params, **extra}, prefix="data")
+
+
+def override_text(key: str, value: Any, quote: bool = True) -> str:
+    """``data.KEY=VALUE`` as it is written on a command line (quoted for the shell where needed)."""
+    import shlex
+
+    def text(item: Any) -> str:
+        if isinstance(item, bool):
+            return str(item).lower()
+        if item is None:
+            return "null"
+        if isinstance(item, (list, tuple)):
+            return "[" + ",".join(text(x) for x in item) + "]"
+        return str(item)
+
+    written = f"data.{key}={text(value)}"
+    return shlex.quote(written) if quote else written
+
+
+def prepare_command(name: str, manifest: dict[str, Any], settings: dict[str, Any], data_dir: str | Path,
+                    set_name: str | None) -> str:
+    """The command that prepares the set again, from the source it was prepared from, with ``settings``."""
+    from vidpred.data.store import default_root
+
+    where = "" if Path(data_dir) == default_root() else f" --data-dir {data_dir}"
+    named = f" --name {set_name}" if set_name and set_name != name else ""
+    given = "".join(f" {override_text(k, v)}" for k, v in settings.items())
+    return f"python -m vidpred.data prepare {name} --src {manifest.get('source') or 'PATH'}{named}{where}{given}"
+
+
+def with_prepared(name: str, params: dict[str, Any], data_dir: str | Path, given: set[str]) -> dict[str, Any]:
+    """``params`` with the settings the set was prepared with for every key not in ``given`` (the keys
+    the user gave); a given key whose value differs from the prepared one is refused in one line that
+    says how to prepare the set again."""
+    chosen = family(name)
+    manifest = chosen.manifest(str(data_dir), params.get("set")) if chosen.manifest else None
+    prepared = {k: v for k, v in ((manifest or {}).get("settings") or {}).items() if k in params}
+    differ = {k: params[k] for k in sorted(given & prepared.keys()) if params[k] != prepared[k]}
+    if differ:
+        set_name = params.get("set") or name
+        asked = ", ".join(f"{override_text(k, v, quote=False)} (prepared: "
+                          f"{override_text(k, prepared[k], quote=False).split('=', 1)[1]})"
+                          for k, v in differ.items())
+        raise ConfigError(f"the set {set_name} was prepared with other settings than this asks for: {asked}; "
+                          f"leave {', '.join(f'data.{k}' for k in differ)} out to use the prepared "
+                          f"{'values' if len(differ) > 1 else 'value'}, or prepare the set again: "
+                          + prepare_command(name, manifest or {}, {**prepared, **differ}, data_dir, params.get("set")))
+    return {**params, **prepared}

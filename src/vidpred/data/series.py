@@ -15,9 +15,11 @@ Bad values and gaps:
 - a missing value (an empty cell, ``null``, ``NaN``, ``NA``) removes its row; ``data.missing`` says
   what that removal is: ``gap`` (the series is cut there: windows never span it), ``drop`` (the
   series runs on, as a market closed for a day) or ``refuse`` (stop with the line);
-- ``data.max_gap`` cuts the series where consecutive times are further apart than this
-  (``auto``: 1.5 x the median step, i.e. a missing sample of a regular series; a duration such as
-  ``2h`` or ``4D``, say for business days; ``null``: never).
+- ``data.max_gap`` cuts the series where consecutive times are further apart than this. ``auto``
+  follows the series' calendar (:func:`infer_calendar`): on business days (daily market data) a
+  weekend or a single missing weekday (a holiday) is no gap, more missing business days are; on
+  other regular calendars a missing step is a gap; otherwise a step longer than 1.5 x the median
+  step. A duration such as ``2h`` or ``4D`` cuts at steps longer than that; ``null`` never cuts.
 
 Each series is split by time (train earliest, then validation, then test; by fractions of its rows
 or at the dates ``data.val_from`` / ``data.test_from``) and windows of ``context + horizon`` rows are
@@ -35,16 +37,19 @@ import logging
 import os
 import re
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 from vidpred.data.base import ArrayDataset, DataSplits, cap_evenly, check_horizon
-from vidpred.data.registry import DataFamily
-from vidpred.data.store import atomic_dir, dataset_dir, missing, read_manifest, sha256_file, write_manifest
+from vidpred.data.registry import DataFamily, override_text
+from vidpred.data.store import (atomic_dir, dataset_dir, manifest_if_prepared, missing, read_manifest, sha256_file,
+                                write_manifest)
 from vidpred.errors import ConfigError, DataError, require
 
 log = logging.getLogger("vidpred")
@@ -148,15 +153,73 @@ def _value_columns(table: pd.DataFrame, time: str | None, columns: list[str] | N
     return chosen
 
 
-def _gap_threshold(times: pd.DatetimeIndex, max_gap: str | None) -> pd.Timedelta | None:
-    if max_gap is None or len(times) < 2:
+@dataclass(frozen=True)
+class Calendar:
+    """The regular calendar a series' times follow: one step is pandas' ``offset`` (a business day,
+    an hour, a month end, ...)."""
+
+    offset: pd.DateOffset
+    business: bool  # weekdays only: weekends are not steps, and a lone missing weekday is a holiday
+
+    @property
+    def name(self) -> str:
+        return "business days" if self.business else f"steps of {self.offset.freqstr}"
+
+    def steps(self, times: pd.DatetimeIndex) -> np.ndarray:
+        """Calendar steps from each time to the next (1: the next step of the calendar)."""
+        if self.business:
+            days = times.to_numpy().astype("datetime64[D]")
+            return np.busday_count(days[:-1], days[1:])
+        grid = pd.date_range(times[0], times[-1], freq=self.offset)
+        return np.diff(grid.get_indexer(times))
+
+    def following(self, last: pd.Timestamp, count: int) -> pd.DatetimeIndex:
+        """The ``count`` times of the calendar after ``last`` (business days skip weekends; holidays
+        are not known)."""
+        return pd.date_range(last, periods=count + 1, freq=self.offset)[1:]
+
+
+def infer_calendar(times: pd.DatetimeIndex | None) -> Calendar | None:
+    """The calendar of ``times``, when they follow one: pandas' frequency inference (business days,
+    hours, month ends, ...), or business days with holidays missing (every time a weekday at midnight,
+    most steps one business day), which pandas does not recognise. None for irregular times."""
+    if times is None or len(times) < 3:
         return None
+    with warnings.catch_warnings():  # pandas 3 announces that infer_freq will return an offset
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(times)
+    if freq is not None:
+        offset = to_offset(freq)
+        return Calendar(offset, business=isinstance(offset, pd.offsets.BusinessDay))
+    if (times == times.normalize()).all() and (times.day_of_week < 5).all():
+        days = times.to_numpy().astype("datetime64[D]")
+        if np.median(np.busday_count(days[:-1], days[1:])) == 1:
+            return Calendar(pd.offsets.BDay(), business=True)
+    return None
+
+
+def _gap_cuts(times: pd.DatetimeIndex, max_gap: str | None) -> tuple[np.ndarray, str | None]:
+    """Rows that start a new segment because the step before them is too long, and what was cut."""
+    if max_gap is None or len(times) < 2:
+        return np.empty(0, dtype=int), None
     if max_gap == "auto":
-        return AUTO_GAP_STEPS * pd.Series(times).diff().dropna().median()
-    try:
-        return pd.Timedelta(max_gap)
-    except ValueError as exc:
-        raise ConfigError(f"data.max_gap={max_gap!r}: give auto, null or a duration such as 2h or 3D") from exc
+        calendar = infer_calendar(times)
+        if calendar is not None and not isinstance(calendar.offset, pd.offsets.Tick):
+            # weekends are no steps of a business-day calendar, and a single missing business day is a
+            # holiday, not a gap; other calendars (months, weeks) cut at a missing step
+            allowed = 2 if calendar.business else 1
+            wide = np.flatnonzero(calendar.steps(times) > allowed) + 1
+            what = "more than one missing business day" if calendar.business else f"a missing {calendar.offset.freqstr} step"
+            return wide, (f"{len(wide)} gap{'s' if len(wide) != 1 else ''} of {what} cut the series "
+                          f"(data.max_gap=auto, {calendar.name})")
+        threshold = AUTO_GAP_STEPS * pd.Series(times).diff().dropna().median()
+    else:
+        try:
+            threshold = pd.Timedelta(max_gap)
+        except ValueError as exc:
+            raise ConfigError(f"data.max_gap={max_gap!r}: give auto, null or a duration such as 2h or 3D") from exc
+    wide = np.flatnonzero(np.diff(times.to_numpy()) > threshold.to_timedelta64()) + 1
+    return wide, f"{len(wide)} time steps longer than {threshold} cut the series (data.max_gap)"
 
 
 def read_series(path: Path, columns: list[str] | None = None, time_column: str | None = None,
@@ -199,12 +262,10 @@ def read_series(path: Path, columns: list[str] | None = None, time_column: str |
         duplicated = times.duplicated()
         raise DataError(f"{path}: line {_lines(pd.Index(rows[duplicated]))}: repeated time {times[duplicated][0]}")
     starts = set(np.flatnonzero(np.diff(breaks) != 0) + 1)
-    threshold = _gap_threshold(times, max_gap) if times is not None else None
-    if threshold is not None:
-        wide = np.flatnonzero(np.diff(times.to_numpy()) > threshold.to_timedelta64()) + 1
+    if times is not None:
+        wide, what = _gap_cuts(times, max_gap)
         if len(wide):
-            notes.append(f"{path.name}: {len(wide)} time steps longer than {threshold} cut the series "
-                         f"(data.max_gap)")
+            notes.append(f"{path.name}: {what}")
         starts |= set(wide.tolist())
     edges = [0, *sorted(starts), len(values)]
     segments = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
@@ -219,18 +280,23 @@ def split_bounds(count: int, val_fraction: float, test_fraction: float) -> tuple
     return val_start, test_start
 
 
-def windows(values: np.ndarray, segments: list[tuple[int, int]], lo: int, hi: int, length: int,
-            stride: int) -> np.ndarray:
-    """Every window ``(N, length, D)`` inside rows ``[lo, hi)`` that stays inside one segment, starting
-    at multiples of ``stride`` from the part's first row."""
+def window_starts(segments: list[tuple[int, int]], lo: int, hi: int, length: int, stride: int) -> np.ndarray:
+    """The first row of every window of ``length`` rows inside rows ``[lo, hi)`` that stays inside one
+    segment, at multiples of ``stride`` from the part's first row."""
     out = []
     for a, b in segments:
         a, b = max(a, lo), min(b, hi)
         first = a + (-(a - lo)) % stride  # one stride grid per part, started at its first row
         if b - first >= length:
-            view = np.lib.stride_tricks.sliding_window_view(values[first:b], length, axis=0)  # (n, D, length)
-            out.append(view[::stride].transpose(0, 2, 1))
-    return np.concatenate(out) if out else np.empty((0, length, values.shape[1]))
+            out.append(np.arange(first, b - length + 1, stride))
+    return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
+
+
+def windows(values: np.ndarray, segments: list[tuple[int, int]], lo: int, hi: int, length: int,
+            stride: int) -> np.ndarray:
+    """Every window ``(N, length, D)`` of :func:`window_starts`."""
+    starts = window_starts(segments, lo, hi, length, stride)
+    return values[starts[:, None] + np.arange(length)]
 
 
 def normalise(batch: np.ndarray, context: int, mode: str, low: np.ndarray | None = None,
@@ -255,12 +321,26 @@ def check_dates(**dates: str | None) -> None:
                 raise ConfigError(f"data.{key}={day!r} is not a date; write it as YYYY-MM-DD") from exc
 
 
-def build_windows(series: list[Series], name: str, context: int, horizon: int, normalize: str, stride: int,
-                  val_fraction: float, test_fraction: float, val_from: str | None, test_from: str | None,
-                  start: str | None, end: str | None, sizes: dict[str, int | None]) -> DataSplits:
-    """Split every series by time, cut windows inside each part and segment, normalise."""
+class SeriesWindows(ArrayDataset):
+    """Normalised windows that remember where each came from (file and time span), for ``show``."""
+
+    def __init__(self, array: np.ndarray, series: list[Series], origin: np.ndarray, length: int) -> None:
+        super().__init__(array)
+        self.series = series
+        self.origin = origin  # (N, 2): series number, first row
+        self.length = length
+
+    def source(self, index: int) -> str:
+        one, first = self.series[int(self.origin[index, 0])], int(self.origin[index, 1])
+        last = first + self.length - 1
+        if one.times is None:
+            return f"{one.path.name}, rows {first + 1}..{last + 1} in file order"
+        return f"{one.path.name}, {one.times[first]} .. {one.times[last]}"
+
+
+def check_windows(context: int, horizon: int, stride: int, val_fraction: float, test_fraction: float,
+                  val_from: str | None, test_from: str | None, start: str | None, end: str | None) -> None:
     check_horizon(context, horizon)
-    require(normalize in NORMALISATIONS, f"data.normalize must be one of {', '.join(NORMALISATIONS)}, got {normalize!r}")
     require(stride >= 1, f"data.stride must be at least 1, got {stride}")
     require(0 < test_fraction < 1 and 0 < val_fraction < 1 and val_fraction + test_fraction < 1,
             f"data.val_fraction and data.test_fraction must be in (0, 1) and sum below 1, "
@@ -270,19 +350,22 @@ def build_windows(series: list[Series], name: str, context: int, horizon: int, n
     if val_from is not None:
         require(pd.Timestamp(val_from) < pd.Timestamp(test_from),
                 f"data.val_from ({val_from}) must come before data.test_from ({test_from})")
-    columns = series[0].columns
-    for other in series[1:]:
-        require(len(other.columns) == len(columns),
-                f"{other.path}: {len(other.columns)} value columns ({', '.join(other.columns)}), "
-                f"{series[0].path} has {len(columns)}; give data.columns")
+
+
+def cut_windows(series: list[Series], context: int, horizon: int, stride: int, val_fraction: float,
+                test_fraction: float, val_from: str | None, test_from: str | None, start: str | None,
+                end: str | None) -> dict[str, np.ndarray]:
+    """Split every series by time and find the windows inside each part and segment: per split, an
+    array ``(N, 2)`` of (series number, first row)."""
+    check_windows(context, horizon, stride, val_fraction, test_fraction, val_from, test_from, start, end)
     length = context + horizon
     parts: dict[str, list[np.ndarray]] = {s: [] for s in SPLITS}
-    for one in series:
-        values, segments, times = one.values, one.segments, one.times
-        lo, hi = 0, len(values)
+    for number, one in enumerate(series):
+        segments, times = one.segments, one.times
+        lo, hi = 0, len(one.values)
         if times is not None and (start or end):
             lo = int(times.searchsorted(pd.Timestamp(start))) if start else 0
-            hi = int(times.searchsorted(pd.Timestamp(end), side="right")) if end else len(values)
+            hi = int(times.searchsorted(pd.Timestamp(end), side="right")) if end else len(one.values)
         if val_from is None:
             val_start, test_start = (lo + b for b in split_bounds(hi - lo, val_fraction, test_fraction))
         else:
@@ -290,25 +373,51 @@ def build_windows(series: list[Series], name: str, context: int, horizon: int, n
             val_start, test_start = (min(max(int(times.searchsorted(pd.Timestamp(day))), lo), hi)
                                      for day in (val_from, test_from))
         for split, (a, b) in zip(SPLITS, ((lo, val_start), (val_start, test_start), (test_start, hi))):
-            parts[split].append(windows(values, segments, a, b, length, stride))
+            starts = window_starts(segments, a, b, length, stride)
+            parts[split].append(np.stack([np.full(len(starts), number), starts], axis=1))
+    return {split: np.concatenate(found).astype(np.int64) for split, found in parts.items()}
+
+
+def no_window(name: str, split: str, series: list[Series], length: int) -> str:
+    """Why a split has no window, and what to change."""
+    return (f"{name}: no {split} window of {length} rows; the {split} part of each series "
+            f"({', '.join(s.path.name for s in series)}) has no stretch without gaps as long as "
+            "data.context + data.horizon; widen the date range, shorten the windows, or allow longer time "
+            "steps (data.max_gap) or missing values (data.missing=drop)")
+
+
+def build_windows(series: list[Series], name: str, context: int, horizon: int, normalize: str, stride: int,
+                  val_fraction: float, test_fraction: float, val_from: str | None, test_from: str | None,
+                  start: str | None, end: str | None, sizes: dict[str, int | None]) -> DataSplits:
+    """Split every series by time, cut windows inside each part and segment, normalise."""
+    require(normalize in NORMALISATIONS, f"data.normalize must be one of {', '.join(NORMALISATIONS)}, got {normalize!r}")
+    columns = series[0].columns
+    for other in series[1:]:
+        require(len(other.columns) == len(columns),
+                f"{other.path}: {len(other.columns)} value columns ({', '.join(other.columns)}), "
+                f"{series[0].path} has {len(columns)}; give data.columns")
+    origins = cut_windows(series, context, horizon, stride, val_fraction, test_fraction, val_from, test_from,
+                          start, end)
+    for one in series:
         for note in one.notes:
             log.warning("%s", note)
-    batches = {}
+    length = context + horizon
+    offsets = np.arange(length)
+    batches, picked = {}, {}
     for split in SPLITS:
-        batch = np.concatenate(parts[split])
-        if len(batch) == 0:
-            raise DataError(f"{name}: no {split} window of {length} rows; the {split} part of each series "
-                            f"({', '.join(s.path.name for s in series)}) has no stretch without gaps as long as "
-                            "data.context + data.horizon; widen the date range, shorten the windows or allow "
-                            "longer time steps (data.max_gap, e.g. 4D for business days)")
-        batches[split] = cap_evenly(batch, sizes[split])
+        if len(origins[split]) == 0:
+            raise DataError(no_window(name, split, series, length))
+        picked[split] = chosen = cap_evenly(origins[split], sizes[split])  # in series order, as cut
+        batches[split] = np.concatenate([series[k].values[chosen[chosen[:, 0] == k, 1][:, None] + offsets]
+                                         for k in range(len(series))])
     meta: dict[str, Any] = {"columns": columns, "normalize": normalize}
     if normalize == "train":
         train_rows = batches["train"].reshape(-1, len(columns))
         meta.update(low=train_rows.min(axis=0).tolist(), high=train_rows.max(axis=0).tolist())
     low = np.asarray(meta.get("low", 0.0))
     high = np.asarray(meta.get("high", 1.0))
-    splits = {s: ArrayDataset(normalise(batches[s], context, normalize, low, high)) for s in SPLITS}
+    splits = {s: SeriesWindows(normalise(batches[s], context, normalize, low, high), series, picked[s], length)
+              for s in SPLITS}
     return DataSplits(name=name, kind="sequence", context=context, horizon=horizon,
                       frame_shape=(len(columns),), meta=meta, **splits)
 
@@ -351,26 +460,44 @@ def missing_data(folder: Path, data_dir: str | os.PathLike[str], set_name: str |
 
 def prepare(src: Path, data_dir: str | os.PathLike[str], set: str | None = None,  # noqa: A002
             columns: list[str] | None = None, time_column: str | None = None, missing: str = "gap",
-            max_gap: str | None = "auto") -> list[str]:
-    """Check every CSV under ``src`` and copy them into ``<data_dir>/<set>`` with a manifest."""
+            max_gap: str | None = "auto", context: int = 20, horizon: int = 20, stride: int = 1,
+            val_fraction: float = 0.1, test_fraction: float = 0.2, val_from: str | None = None,
+            test_from: str | None = None, start: str | None = None, end: str | None = None,
+            settings: dict[str, Any] | None = None) -> list[str]:
+    """Check every CSV under ``src`` and copy them into ``<data_dir>/<set>`` with a manifest; says how
+    many windows each split gets. ``settings`` (the keys the user gave) are kept as the set's defaults."""
+    require(missing in MISSING_POLICIES, f"data.missing must be one of {', '.join(MISSING_POLICIES)}, got {missing!r}")
     files = csv_files(Path(src))
     read = [read_series(path, columns, time_column, missing, max_gap) for path in files]  # all first
     names = [path.name for path in files]
     repeated = sorted({n for n in names if names.count(n) > 1})
     require(not repeated, f"{src}: files of the same name in different folders ({', '.join(repeated)}); rename them")
+    counts = {split: len(found) for split, found in cut_windows(
+        read, context, horizon, stride, val_fraction, test_fraction, val_from, test_from, start, end).items()}
     with atomic_dir(set_folder(data_dir, set)) as tmp:
         for path in files:
             shutil.copyfile(path, tmp / path.name)
         write_manifest(tmp, NAME, {}, {"files": {p.name: sha256_file(p) for p in files},
-                                       "columns": read[0].columns})
-    return [describe(one) for one in read]
+                                       "columns": read[0].columns, "source": str(Path(src).resolve()),
+                                       "settings": dict(settings or {})})
+    lines = [describe(one) for one in read]
+    lines.append(f"windows of {context + horizon} rows (data.context {context} + data.horizon {horizon}, "
+                 f"every {stride}): " + ", ".join(f"{split} {count:,}" for split, count in counts.items()))
+    lines += [f"warning: {no_window(NAME, split, read, context + horizon)}"
+              for split, count in counts.items() if count == 0]
+    if settings:
+        lines.append(f"kept as the set's defaults for every run, show and predict: "
+                     f"{' '.join(override_text(k, v, quote=False) for k, v in settings.items())}")
+    return lines
 
 
 def describe(one: Series) -> str:
     span = (f" {one.times[0]:%Y-%m-%d %H:%M} .. {one.times[-1]:%Y-%m-%d %H:%M}" if one.times is not None
             else " (no time column: file order)")
     extra = "".join(f"; {note.split(': ', 1)[1]}" for note in one.notes)
-    return (f"{one.path.name}: {len(one.values)} rows of {', '.join(one.columns)}{span}, "
+    calendar = infer_calendar(one.times)
+    steps = f" ({calendar.name})" if calendar is not None else ""
+    return (f"{one.path.name}: {len(one.values)} rows of {', '.join(one.columns)}{span}{steps}, "
             f"{len(one.segments)} segment{'s' if len(one.segments) != 1 else ''}{extra}")
 
 
@@ -386,7 +513,15 @@ def verify(data_dir: str | os.PathLike[str], set: str | None = None) -> list[str
         if sha256_file(path) != digest:
             raise DataError(f"{path}: sha256 differs from the manifest (the file changed); prepare the set again")
         lines.append(f"{name}: sha256 ok")
+    if manifest.get("settings"):
+        lines.append("prepared with (the set's defaults): "
+                     + " ".join(override_text(k, v, quote=False) for k, v in manifest["settings"].items()))
     return lines
 
 
-FAMILY = DataFamily(name=NAME, kind="sequence", build=build_series, prepare=prepare, verify=verify)
+def manifest(data_dir: str | os.PathLike[str], set: str | None = None) -> dict[str, Any] | None:  # noqa: A002
+    return manifest_if_prepared(set_folder(data_dir, set))
+
+
+FAMILY = DataFamily(name=NAME, kind="sequence", build=build_series, prepare=prepare, verify=verify,
+                    manifest=manifest)

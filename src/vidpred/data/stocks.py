@@ -92,11 +92,25 @@ def build_stocks(data_dir: str, context: int, horizon: int, tickers: list[str], 
     for ticker in tickers:
         path = folder / f"{ticker}.csv"
         if not path.is_file():
-            raise missing(path, NAME, data_dir, f"prices of {ticker}")
+            raise missing_ticker(path, ticker, data_dir, tickers)
         series.append(read_ticker(path, column))
     return build_windows(series, NAME, context, horizon, normalize, stride, val_fraction, test_fraction,
                          val_from, test_from, start, end,
                          {"train": train_size, "val": val_size, "test": test_size})
+
+
+def missing_ticker(path: Path, ticker: str, data_dir: str, tickers: list[str]) -> DataError:
+    """A ticker's file is absent: when the folder holds other tickers (the user's own), name them and
+    the keys that choose them; else the command that gets the study's files."""
+    present = sorted(p.stem for p in path.parent.glob("*.csv"))
+    if not present:
+        return missing(path, NAME, data_dir, f"prices of {ticker}")
+    absent = [t for t in tickers if not (path.parent / f"{t}.csv").is_file()]
+    chosen = ",".join(present[:8])
+    return DataError(f"stocks: no prices of {', '.join(absent)} in {path.parent} (data.tickers names the study's "
+                     f"eight by default); it holds {', '.join(present)}: choose them with data.tickers=[{chosen}], or "
+                     "use data=series for CSV files of your own, with any columns (python -m vidpred.data prepare "
+                     "series --src FOLDER)")
 
 
 def download_ticker(ticker: str, folder: Path, api_key: str | None = None, timeout: float = 60.0) -> Path:

@@ -201,6 +201,16 @@ def read_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str],
     return manifest
 
 
+def manifest_if_prepared(folder: Path) -> dict[str, Any] | None:
+    """The manifest of a prepared folder, or None where there is none (or none readable: the builder
+    reports that with the command that fixes it)."""
+    try:
+        found = json.loads((folder / MANIFEST).read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return found if isinstance(found, dict) else None
+
+
 def verify_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str], checksums: bool = True,
                     set_name: str | None = None) -> list[str]:
     """Check every array of ``folder`` against its manifest; returns one line per array checked."""
@@ -223,12 +233,16 @@ def verify_manifest(folder: Path, name: str, data_dir: str | os.PathLike[str], c
 
 class ClipWindows(Dataset):
     """Windows of ``length`` stored frames starting at ``starts``, as float32 tensors in [0, 1]
-    (``(T, C, S, S)`` for frames stored with their channels)."""
+    (``(T, C, S, S)`` for frames stored with their channels). ``clips`` (first frame and length of
+    each clip) and their file ``names`` tell where a window comes from (:meth:`source`)."""
 
-    def __init__(self, frames: np.ndarray, starts: np.ndarray, length: int) -> None:
+    def __init__(self, frames: np.ndarray, starts: np.ndarray, length: int, clips: np.ndarray | None = None,
+                 names: list[str] | None = None) -> None:
         self.frames = Mapped(frames)
         self.starts = starts
         self.length = length
+        self.clips = clips
+        self.names = names
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -236,3 +250,12 @@ class ClipWindows(Dataset):
     def __getitem__(self, index: int) -> torch.Tensor:
         start = int(self.starts[index])
         return unit_frames(self.frames.array[start: start + self.length])
+
+    def source(self, index: int) -> str | None:
+        """The clip a window comes from and its frames there (1-based, as stored)."""
+        if self.clips is None or self.names is None:
+            return None
+        start = int(self.starts[index])
+        clip = int(np.searchsorted(self.clips[:, 0], start, side="right")) - 1
+        first = start - int(self.clips[clip, 0])
+        return f"{self.names[clip]}, frames {first + 1}..{first + self.length} of {int(self.clips[clip, 1])}"

@@ -30,9 +30,9 @@ import numpy as np
 
 from vidpred.data.base import DataSplits, cap_evenly, check_horizon
 from vidpred.data.media import find_clips, read_clip
-from vidpred.data.registry import DataFamily
-from vidpred.data.store import (ClipWindows, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, sha256_file,
-                                verify_manifest, write_manifest)
+from vidpred.data.registry import DataFamily, override_text
+from vidpred.data.store import (ClipWindows, NpyStream, atomic_dir, dataset_dir, load_npy, manifest_if_prepared,
+                                read_manifest, sha256_file, verify_manifest, write_manifest)
 from vidpred.errors import DataError, UserError, require
 
 log = logging.getLogger("vidpred")
@@ -59,10 +59,15 @@ def split_folder(relative: Path) -> str | None:
 
 
 def prepare(src: Path, data_dir: str | os.PathLike[str], set: str | None = None,  # noqa: A002
-            size: int = 64, channels: int = 1, every: int = 1, context: int = 10, horizon: int = 10) -> list[str]:
-    """Convert every clip under ``src`` into ``<data_dir>/<set>``; one clip in memory at a time."""
+            size: int = 64, channels: int = 1, every: int = 1, context: int = 10, horizon: int = 10,
+            stride: int = 10, val_fraction: float = 0.1, test_fraction: float = 0.1,
+            settings: dict[str, Any] | None = None) -> list[str]:
+    """Convert every clip under ``src`` into ``<data_dir>/<set>``; one clip in memory at a time. The
+    manifest lists which clips go to which split (with ``val_fraction`` and ``test_fraction``) and keeps
+    ``settings`` (the keys the user gave) with the geometry as the set's defaults."""
     check_geometry(size, channels, every)
     check_horizon(context, horizon)
+    require(stride >= 1, f"data.stride must be at least 1, got {stride}")
     src = Path(src)
     root = src if src.is_dir() else src.parent
     clips = find_clips(src)
@@ -91,17 +96,59 @@ def prepare(src: Path, data_dir: str | os.PathLike[str], set: str | None = None,
             raise DataError(f"{src}: no usable clip among {len(clips)} ({'; '.join(skipped[:3])}"
                             f"{' ...' if len(skipped) > 3 else ''})")
         np.save(tmp / "clips.npy", np.asarray(rows, dtype=np.int64).reshape(-1, 2))
+        assigned = assign_splits(kept, val_fraction, test_fraction)
+        splits = {split: [c["file"] for c, owner in zip(kept, assigned) if owner == split] for split in SPLITS}
         write_manifest(tmp, NAME, {"frames": tmp / "frames.npy", "clips": tmp / "clips.npy"},
-                       {"size": size, "channels": channels, "every": every, "clips": kept, "skipped": skipped})
+                       {"size": size, "channels": channels, "every": every, "clips": kept, "skipped": skipped,
+                        "source": str(src.resolve()), "splits": splits,
+                        "split_by": {"val_fraction": val_fraction, "test_fraction": test_fraction},
+                        "settings": {"size": size, "channels": channels, "every": every, **(settings or {})}})
     folders = sorted({c["split"] for c in kept if c["split"]})
-    return [f"videos: {len(kept)} clips -> {sum(c['frames'] for c in kept)} frames of {channels} x {size} x {size} "
-            f"(every {every}) in {set_folder(data_dir, set)}"
-            + (f"; split by the folders {', '.join(folders)}" if folders else "; split by file name"),
-            *(f"skipped {line}" for line in skipped)]
+    length = context + horizon
+    windows = {split: sum(max(0, (c["frames"] - length) // stride + 1) for c, owner in zip(kept, assigned)
+                          if owner == split) for split in SPLITS}
+    lines = [f"videos: {len(kept)} clips -> {sum(c['frames'] for c in kept)} frames of {channels} x {size} x {size} "
+             f"(every {every}) in {set_folder(data_dir, set)}"
+             + (f"; split by the folders {', '.join(folders)}" if folders else "; split by file name"),
+             *(f"skipped {line}" for line in skipped),
+             *split_lines(splits, windows, length, stride)]
+    lines += [f"warning: no {split} window of {length} frames: add clips, put some under a {split}/ folder, or "
+              "shorten data.context + data.horizon" for split in SPLITS if windows[split] == 0]
+    if settings:
+        lines.append(f"kept as the set's defaults for every run, show and predict: "
+                     f"{' '.join(override_text(k, v, quote=False) for k, v in settings.items())}")
+    return lines
+
+
+def split_lines(splits: dict[str, list[str]], windows: dict[str, int] | None = None, length: int = 0,
+                stride: int = 0) -> list[str]:
+    """Per split: how many clips (and windows), and which clips."""
+    lines = []
+    for split, files in splits.items():
+        shown = ", ".join(files[:8]) + (f" and {len(files) - 8} more" if len(files) > 8 else "")
+        count = (f", {windows[split]:,} windows of {length} frames every {stride}" if windows is not None else "")
+        lines.append(f"{split}: {len(files)} clip{'s' if len(files) != 1 else ''}{count}: {shown or '-'}")
+    return lines
 
 
 def verify(data_dir: str | os.PathLike[str], set: str | None = None) -> list[str]:  # noqa: A002
-    return verify_manifest(set_folder(data_dir, set), NAME, data_dir, set_name=set)
+    """The arrays against the manifest; then which clips go to which split, and the set's defaults."""
+    folder = set_folder(data_dir, set)
+    lines = verify_manifest(folder, NAME, data_dir, set_name=set)
+    found = read_manifest(folder, NAME, data_dir, set_name=set)
+    if "splits" in found:
+        by = found.get("split_by", {})
+        lines.append(f"splits (data.val_fraction {by.get('val_fraction')}, data.test_fraction "
+                     f"{by.get('test_fraction')}; a clip under a train/, val/ or test/ folder of the source goes there):")
+        lines += split_lines(found["splits"])
+    if found.get("settings"):
+        lines.append("prepared with (the set's defaults): "
+                     + " ".join(override_text(k, v, quote=False) for k, v in found["settings"].items()))
+    return lines
+
+
+def manifest(data_dir: str | os.PathLike[str], set: str | None = None) -> dict[str, Any] | None:  # noqa: A002
+    return manifest_if_prepared(set_folder(data_dir, set))
 
 
 def assign_splits(clips: list[dict[str, Any]], val_fraction: float, test_fraction: float) -> list[str]:
@@ -159,10 +206,13 @@ def build_videos(data_dir: str, context: int, horizon: int, set: str | None = No
             raise DataError(f"videos: no {split} window of {length} frames in {folder} "
                             f"({sum(o == split for o in chosen)} {split} clips); add clips, put some under a "
                             f"{split}/ folder, or shorten data.context + data.horizon")
-        splits[split] = ClipWindows(frames, picked, length)
+        splits[split] = ClipWindows(frames, picked, length, clips, [c["file"] for c in manifest["clips"]])
+    log.info("videos %s: clips per split: %s", folder.name,
+             ", ".join(f"{split} {sum(o == split for o in chosen)}" for split in SPLITS))
     return DataSplits(name=NAME, kind="video", context=context, horizon=horizon,
                       frame_shape=(channels, size, size), meta={"size": size, "channels": channels, "every": every},
                       **splits)
 
 
-FAMILY = DataFamily(name=NAME, kind="video", build=build_videos, prepare=prepare, verify=verify)
+FAMILY = DataFamily(name=NAME, kind="video", build=build_videos, prepare=prepare, verify=verify,
+                    manifest=manifest)

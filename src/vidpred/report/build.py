@@ -91,7 +91,7 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
         rows = ("model", "loss", "layers")  # never average an adversarial run into an mse one
     grid, records = pivot(runs, rows, cols, metric)
     report.tables["pivot"] = _write_table(out, "pivot", grid, records)
-    sections.append(f"## All runs: {grid.title}\n\n{grid.markdown()}")
+    sections.append(f"## All runs: {grid.title}\n\n{grid.markdown()}" + "".join(f"\n- note: {n}" for n in grid.notes))
     for found in searches(runs):
         figure = objective_figure(found, out / "figures") if with_figures else None
         sections.append(section(found, figure))

@@ -7,6 +7,7 @@ read, and jobs that failed or never finished are kept with the reason.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -20,7 +21,7 @@ import yaml
 
 from vidpred import rundir
 from vidpred.errors import UserError
-from vidpred.report.study import BASELINES
+from vidpred.report.study import BASELINES, UNTRAINED
 
 METRICS = "metrics.json"
 HYDRA_DIR = ".hydra"
@@ -29,6 +30,12 @@ SKIP_DIRS = {HYDRA_DIR, "checkpoints", "samples", "wandb", ".submitit", "__pycac
 CHOICE_KEYS = ("model", "data", "layers", "seed")
 # Overrides that define a table cell or a sweep, not a variant of the experiment.
 CELL_KEYS = {"model", "data", "layers", "seed", "loss", "experiment", "logger", "trainer.progress"}
+# How long a run trains and how much of the test split it scores change its numbers, but a resume may
+# change them, so metrics.json's settings leave them out: the report reads them from the run's config.
+LENGTH_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.limit_train_batches", "trainer.limit_test_batches")
+# Settings that runs of one experiment may differ in and still be pooled into one table cell.
+POOLED_OVER = ("seed",)
+LAYER_KEYS = ("layers", "model.layers")  # nothing to a model without layers
 DONE = "completed"
 UNFINISHED = "unfinished"
 
@@ -62,6 +69,34 @@ class RunRecord:
         """The run's settings beyond model, data, layers and seed (empty: the defaults)."""
         return " ".join(f"{k}={v}" for k, v in sorted(self.overrides.items())
                         if k not in CELL_KEYS and not k.startswith("hydra"))
+
+    @functools.cached_property
+    def settings(self) -> dict[str, Any] | None:
+        """What the run computed with, as the report compares runs: the result-shaping settings of
+        ``metrics.json`` and the run's length from its config, less the seed (and the layers of a model
+        without them); None for a run that did not record its settings."""
+        saved = self.metrics.get("settings")
+        if not isinstance(saved, dict):
+            return None
+        found = {k: v for k, v in saved.items() if k not in POOLED_OVER}
+        for key in LENGTH_KEYS:
+            value = _config_value(self.path, key)
+            if value is not None:
+                found[key] = value
+        if self.choices.get("model") in BASELINES:
+            found = {k: v for k, v in found.items() if k not in LAYER_KEYS}
+        if self.choices.get("model") in UNTRAINED:  # scored as fitted, whatever the loop and optimiser
+            found = {k: v for k, v in found.items() if not k.startswith(("optim.", "trainer."))
+                     or k in ("trainer.limit_val_batches", "trainer.limit_test_batches")}
+        return found
+
+    @property
+    def comparable(self) -> dict[str, Any]:
+        """The settings runs are told apart by: :attr:`settings`, or for a run without them its
+        overrides beyond model, data, layers and seed."""
+        if self.settings is not None:
+            return self.settings
+        return {k: v for k, v in self.overrides.items() if k not in CELL_KEYS and not k.startswith("hydra")}
 
     @property
     def sweep(self) -> str:
@@ -162,6 +197,9 @@ def read_run(folder: Path) -> RunRecord:
         if rundir.holder_alive(folder):
             reason = (f"running (process {who.get('pid', '?')} on {who.get('host', '?')}, started "
                       f"{metrics.get('started_at', '?')}, metrics last written {_mtime(metrics_path)})")
+        elif metrics.get("search"):  # a search's trial: the search continues it
+            reason = (f"interrupted (process gone: {who.get('pid', '?')} on {who.get('host', '?')}); "
+                      "the search continues it when its command runs again")
         else:
             reason = (f"interrupted (process gone: {who.get('pid', '?')} on {who.get('host', '?')}); "
                       f"resume with: python -m vidpred.run hydra.run.dir={folder} (same settings)")
@@ -252,6 +290,26 @@ def dedupe_baselines(runs: Sequence[RunRecord]) -> list[RunRecord]:
             continue  # a failed repeat of a baseline that completed elsewhere adds nothing
         kept.append(run)
     return kept
+
+
+def shown_value(value: Any) -> str:
+    """A setting's value as a label shows it."""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(shown_value(v) for v in value) + "]"
+    return "null" if value is None else str(value)
+
+
+def varying_keys(runs: Sequence[RunRecord]) -> set[str]:
+    """The settings in which ``runs`` differ (the seed aside): what keeps them from one table cell."""
+    keys = {k for run in runs for k in run.comparable}
+    return {k for k in keys if len({repr(run.comparable.get(k)) for run in runs}) > 1}
+
+
+def settings_label(run: RunRecord, keys: Iterable[str]) -> str:
+    """``key=value, ...`` of the run's ``keys``, sorted: how its table row or curve is told apart."""
+    return ", ".join(f"{k}={shown_value(run.comparable.get(k))}" for k in sorted(keys))
 
 
 def finite(value: Any) -> bool:

@@ -1,30 +1,53 @@
-"""The report's figures (PNG), one per data set: training loss curves (the study's Figures 4 and 9),
-test MSE per predicted step (Figures 5 and 10) and sample predictions per layer count (Figures
-6-8 and 11-16, assembled from the runs' own ``samples/`` images)."""
+"""The report's figures (PNG), one per data set, drawn by matplotlib from the runs' numbers: training
+loss curves (the study's Figures 4 and 9), test MSE per predicted step (Figures 5 and 10) and sample
+predictions per layer count (Figures 6-8 and 11-16, from the arrays each run keeps in
+``samples/predictions.npz``).
+
+Each figure is built by a ``*_figure`` function that returns the matplotlib ``Figure`` (tests read
+its axes and lines); the functions without the suffix save them. Runs that differ in more than the
+seed are drawn as curves of their own, labelled by the settings they differ in.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: reports are made on servers and in CI
-import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
 
-from vidpred.plots import save_figure  # noqa: E402
-from vidpred.report.collect import RunRecord, as_mapping, dedupe_baselines  # noqa: E402
+from vidpred.plots import CONTEXT, STYLES, TRUTH, column_name, read_samples, save_figure, video_rows  # noqa: E402
+from vidpred.report.collect import (RunRecord, as_mapping, dedupe_baselines, settings_label,  # noqa: E402
+                                    varying_keys)
 from vidpred.report.study import BASELINES  # noqa: E402
 
+FEW_POINTS = 40  # curves with fewer logged points than this also mark each point
 
-def _label(run: RunRecord) -> str:
+
+def _base_label(run: RunRecord) -> str:
     model = run.choices.get("model")
     label = str(model) if model in BASELINES else f"{model} l{run.choices.get('layers')}"
     return label if run.loss == "mse" else f"{label} ({run.loss})"
+
+
+def curve_labels(runs: Sequence[RunRecord]) -> dict[Path, str]:
+    """A label per run: its model (and layers, loss), and in brackets the settings in which it differs
+    from other runs of that model, so runs that are not one experiment never share a curve."""
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for run in runs:
+        groups[_base_label(run)].append(run)
+    labels = {}
+    for base, members in groups.items():
+        keys = varying_keys(members)
+        for run in members:
+            labels[run.path] = base + (f" [{settings_label(run, keys)}]" if keys else "")
+    return labels
 
 
 def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
@@ -35,100 +58,144 @@ def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
     return dict(sorted(groups.items()))
 
 
-def _colors(labels: Sequence[str]) -> dict[str, tuple[float, ...]]:
+def _looks(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Colour, dash pattern and marker per label: lines that lie on each other stay apart."""
     cmap = plt.get_cmap("tab10")
-    return {label: cmap(i % 10) for i, label in enumerate(sorted(set(labels)))}
+    return {label: {"color": cmap(i % 10), **STYLES[i % len(STYLES)]} for i, label in enumerate(sorted(set(labels)))}
 
 
-def _save_log_plot(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str, path: Path) -> Path:
-    """Label a log-scale curve plot, save it and return its path."""
+def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> plt.Figure:
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
-    ax.legend(fontsize=8)
-    save_figure(fig, path)
-    return path
+    ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def loss_figure(data: str, group: Sequence[RunRecord]) -> plt.Figure | None:
+    """Training loss against step (lines, a marker on each logged point where there are few) and the
+    validation MSE of each epoch (hollow markers), one colour per experiment."""
+    curves = [(run, run.history()) for run in group]
+    curves = [(run, h) for run, h in curves if h is not None and "train_loss" in h and h["train_loss"].notna().any()]
+    if not curves:
+        return None
+    labels = curve_labels([run for run, _ in curves])
+    looks = _looks(list(labels.values()))
+    fig, ax = plt.subplots(figsize=(7.5, 4.4), constrained_layout=True)
+    labelled: set[str] = set()
+    for run, history in curves:
+        label, look = labels[run.path], looks[labels[run.path]]
+        train = history[history["train_loss"].notna()]
+        few = len(train) < FEW_POINTS
+        ax.plot(train["step"], train["train_loss"], color=look["color"], linestyle=look["linestyle"], linewidth=1.2,
+                marker=look["marker"] if few else None, markersize=3, label=None if label in labelled else label)
+        if "val_mse" in history:
+            val = history[history["val_mse"].notna()]
+            ax.plot(val["step"], val["val_mse"], linestyle="none", marker="o", markersize=5,
+                    markerfacecolor="none", markeredgecolor=look["color"])
+        labelled.add(label)
+    ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
+            label="validation mse (per epoch)")
+    return _finish(fig, ax, "training step", "MSE (lines: training loss)", f"training on {data}")
 
 
 def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Per data set: training loss against step (solid) and validation MSE per epoch (dots)."""
+    """Per data set: :func:`loss_figure`."""
     written = []
     for data, group in _by_data(runs).items():
-        curves = [(run, run.history()) for run in group]
-        curves = [(run, h) for run, h in curves if h is not None and "train_loss" in h
-                  and h["train_loss"].notna().any()]
-        if not curves:
-            continue
-        colors = _colors([_label(run) for run, _ in curves])
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        labelled: set[str] = set()
-        for run, history in curves:
-            label = _label(run)
-            train = history[history["train_loss"].notna()]
-            ax.plot(train["step"], train["train_loss"], color=colors[label], linewidth=1.2,
-                    label=None if label in labelled else label)
-            if "val_mse" in history:
-                val = history[history["val_mse"].notna()]
-                ax.plot(val["step"], val["val_mse"], "o", color=colors[label], markersize=3)
-            labelled.add(label)
-        written.append(_save_log_plot(fig, ax, "training step", "MSE (line: train loss, dots: validation)",
-                                      f"training on {data}", folder / f"loss_{data}.png"))
+        fig = loss_figure(data, group)
+        if fig is not None:
+            written.append(save_figure(fig, folder / f"loss_{data}.png"))
     return written
+
+
+def per_step_figure(data: str, group: Sequence[RunRecord]) -> plt.Figure | None:
+    """Test MSE of each predicted step, the mean over the seeds of each experiment."""
+    labels = curve_labels(group)
+    curves: dict[str, list[list[float]]] = defaultdict(list)
+    for run in group:
+        steps = as_mapping(run.metrics.get("test")).get("mse_per_step")
+        if steps:
+            curves[labels[run.path]].append([np.nan if v is None else float(v) for v in steps])
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 4.4), constrained_layout=True)
+    looks = _looks(list(curves))
+    for label, values in sorted(curves.items()):
+        length = min(len(v) for v in values)
+        mean = np.nanmean(np.array([v[:length] for v in values]), axis=0)
+        ax.plot(np.arange(1, length + 1), mean, markersize=5, linewidth=1.3, markerfacecolor="none",
+                label=f"{label} (n={len(values)})", **looks[label])
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return _finish(fig, ax, "predicted step", "test MSE (mean over seeds)", f"test error per predicted step, {data}")
 
 
 def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Per data set: test MSE of each predicted step, averaged over the seeds of each model."""
+    """Per data set: :func:`per_step_figure`."""
     written = []
     for data, group in _by_data(runs).items():
-        curves: dict[str, list[list[float]]] = defaultdict(list)
-        for run in group:
-            steps = as_mapping(run.metrics.get("test")).get("mse_per_step")
-            if steps:
-                curves[_label(run)].append([np.nan if v is None else float(v) for v in steps])
-        if not curves:
-            continue
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        colors = _colors(list(curves))
-        for label, values in sorted(curves.items()):
-            length = min(len(v) for v in values)
-            mean = np.nanmean(np.array([v[:length] for v in values]), axis=0)
-            ax.plot(np.arange(1, length + 1), mean, marker=".", color=colors[label],
-                    linestyle="--" if label in BASELINES else "-", label=f"{label} (n={len(values)})")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        written.append(_save_log_plot(fig, ax, "predicted step", "test MSE",
-                                      f"test error per predicted step, {data}", folder / f"per_step_{data}.png"))
+        fig = per_step_figure(data, group)
+        if fig is not None:
+            written.append(save_figure(fig, folder / f"per_step_{data}.png"))
     return written
+
+
+def samples_figure(panels: Sequence[tuple[str, dict[str, Any]]], title: str) -> plt.Figure | None:
+    """The same test items as several runs predicted them (``panels``: a label and the arrays of a
+    run's ``predictions.npz``). Video: the first item, a prediction row and a |difference| row per
+    run under the truth, one colour scale; sequences: a panel per item (the first column), the truth
+    and every run's prediction."""
+    panels = [(label, found) for label, found in panels if found is not None]
+    if not panels:
+        return None
+    first = panels[0][1]
+    item = int(first["indices"][0])
+    if first["context"].ndim == 5:  # video (N, T, C, H, W)
+        truth = first["truth"][0]
+        rows = [("truth", truth, "frame")]
+        for label, found in panels:
+            prediction = found["prediction"][0]
+            rows.append((f"{label}\nprediction", prediction, "frame"))
+            rows.append((f"{label}\n|difference|", np.abs(truth - prediction), "difference"))
+        return video_rows(rows, first["context"][0][-1], truth.shape[0], f"{title}: test item {item}")
+    count = len(first["indices"])
+    columns = [str(c) for c in first["columns"]] if "columns" in first else []
+    fig, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.4), squeeze=False, constrained_layout=True)
+    tc, horizon = first["context"].shape[1], first["truth"].shape[1]
+    past, future = np.arange(1, tc + 1), np.arange(tc + 1, tc + horizon + 1)
+    looks = _looks([label for label, _ in panels])
+    for k, ax in enumerate(axes[0]):
+        ax.plot(past, first["context"][k, :, 0], **CONTEXT)
+        ax.plot(future, first["truth"][k, :, 0], **TRUTH)
+        for label, found in panels:
+            ax.plot(future, found["prediction"][k, :, 0], markersize=4, linewidth=1.2, markerfacecolor="none",
+                    label=label, **looks[label])
+        ax.axvline(tc + 0.5, color="grey", linewidth=0.5)
+        ax.set_title(f"test item {int(first['indices'][k])}", fontsize=9)
+        ax.set_xlabel("step")
+    name = column_name(columns, 0) if columns else "value"
+    axes[0, 0].set_ylabel(f"{name} (model units)")
+    axes[0, 0].legend(fontsize=7, loc="best")
+    shown = f", column {column_name(columns, 0)}" if first["context"].shape[2] > 1 else ""
+    fig.suptitle(title + shown)
+    return fig
 
 
 def sample_panels(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Per data set and model: the first sample image of one run per layer count, stacked."""
+    """Per data set and model: the sample predictions of one run per layer count (the lowest seed)."""
     written = []
     for data, group in _by_data(runs).items():
-        per_model: dict[str, dict[int, Path]] = defaultdict(dict)
+        labels = curve_labels(group)
+        per_model: dict[str, dict[str, RunRecord]] = defaultdict(dict)
         for run in sorted(group, key=lambda r: (r.choices.get("seed") or 0, str(r.path))):
-            images = run.sample_images()
-            model = str(run.choices.get("model"))
-            layers = 0 if model in BASELINES else int(run.choices.get("layers") or 0)
-            if images and layers not in per_model[model]:
-                per_model[model][layers] = images[0]
-        for model, by_layers in sorted(per_model.items()):
-            panels = [(model if layers == 0 else f"{model}, {layers} layer{'s' if layers != 1 else ''}", image)
-                      for layers, image in sorted(by_layers.items())]
-            written.append(_stack(panels, f"sample test predictions, {data}", folder / f"samples_{data}_{model}.png"))
+            per_model[str(run.choices.get("model"))].setdefault(labels[run.path], run)
+        for model, by_label in sorted(per_model.items()):
+            panels = [(label, read_samples(run.path / "samples")) for label, run in sorted(by_label.items())]
+            fig = samples_figure(panels, f"sample test predictions, {data}, {model}")
+            if fig is not None:
+                written.append(save_figure(fig, folder / f"samples_{data}_{model}.png"))
     return written
-
-
-def _stack(panels: Sequence[tuple[str, Path]], title: str, path: Path) -> Path:
-    """Images one above the other, each with its title."""
-    fig, axes = plt.subplots(len(panels), 1, figsize=(9, 4.2 * len(panels)), squeeze=False)
-    for ax, (label, image) in zip(axes[:, 0], panels):
-        ax.imshow(mpimg.imread(image))
-        ax.axis("off")
-        ax.set_title(label)
-    fig.suptitle(title)
-    save_figure(fig, path)
-    return path
 
 
 def loss_comparison(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
@@ -142,11 +209,14 @@ def loss_comparison(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
     for (sweep, data, model, layers), by_loss in sorted(groups.items(), key=lambda item: str(item[0])):
         if len(by_loss) < 2:
             continue
-        shared = set.intersection(*({p.name for p in run.sample_images()} for run in by_loss.values()))
-        if not shared:
+        panels = [(f"loss={loss}", read_samples(run.path / "samples")) for loss, run in sorted(by_loss.items())]
+        fig = samples_figure(panels, f"{data}, {model}, {layers} layers")
+        if fig is None:
             continue
-        name = sorted(shared)[0]  # the fixed test items of video runs: predictions_item<i>.png
-        panels = [(f"loss={loss} ({run.path.name})", run.path / "samples" / name) for loss, run in sorted(by_loss.items())]
         stem = f"losses_{data}_{model}_l{layers}" + (f"_{sweep}" if sweep else "")
-        written.append(_stack(panels, f"{data}, {model}, {layers} layers: {Path(name).stem}", folder / f"{stem}.png"))
+        written.append(save_figure(fig, folder / f"{stem}.png"))
     return written
+
+
+__all__ = ["curve_labels", "loss_comparison", "loss_curves", "loss_figure", "per_step_curves",
+           "per_step_figure", "sample_panels", "samples_figure"]

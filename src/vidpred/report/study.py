@@ -67,5 +67,8 @@ STUDY_TABLES = (TABLE1, TABLE2)
 #: Models without layers (their labels): runs that differ only in ``layers`` are one experiment.
 BASELINES = {name: model.label for name, model in MODELS.items() if not model.layered}
 
+#: Models fitted without gradient steps: how long or how a run trains means nothing to them.
+UNTRAINED = {name for name, model in MODELS.items() if not model.trainable}
+
 #: Published context for Moving MNIST 10 -> 10 (OpenSTL, 200 epochs), in ``mse_frame`` units.
 OPENSTL_MMNIST_MSE_FRAME = {"ConvLSTM": 29.80, "PredRNN++": 22.06, "TAU": 24.60}

@@ -8,6 +8,7 @@ A table is a :class:`Grid` of strings (rendered to Markdown or LaTeX) plus long-
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vidpred.report.collect import ReportError, RunRecord, as_mapping, dedupe_baselines, finite, tidy_frame
+from vidpred.report.collect import (ReportError, RunRecord, as_mapping, dedupe_baselines, finite, settings_label,
+                                    tidy_frame, varying_keys)
 from vidpred.report.study import BASELINES, StudyTable
 
 MISSING = "—"
@@ -24,11 +26,10 @@ MISSING = "—"
 
 @dataclass
 class Cell:
-    """The runs that fall into one table cell."""
+    """The runs that fall into one table cell: runs of one experiment, differing in the seed alone."""
 
     values: list[float] = field(default_factory=list)
     not_completed: int = 0
-    variants: set[str] = field(default_factory=set)
 
     @property
     def n(self) -> int:
@@ -104,62 +105,98 @@ def _fill(cell: Cell, run: RunRecord, metric: str) -> None:
         cell.not_completed += 1
     else:
         cell.values.append(value)
-        cell.variants.add(run.variant)
+
+
+@functools.lru_cache(maxsize=64)
+def study_settings(table_key: str, model: str, data: str, layers: int, trainer: str, loss: str) -> dict[str, Any] | None:
+    """The settings of the study's experiment: the preset's, with the run's model, data, layers,
+    trainer and loss (a run is compared on the keys it recorded); None where they do not compose."""
+    from vidpred import config
+
+    return config.experiment_settings([f"experiment={table_key}", f"model={model}", f"data={data}", f"layers={layers}",
+                                       f"trainer={trainer}", f"loss={loss}"])
+
+
+def study_difference(table: StudyTable, run: RunRecord) -> str:
+    """How the run's settings differ from the study's ("" where they are the study's): the keys that
+    differ, and the trainer where it is not the default one. A run without recorded settings is
+    judged by its overrides."""
+    if run.settings is None:
+        return run.variant
+    c = run.choices
+    reference = study_settings(table.key, str(c.get("model")), str(c.get("data")), int(c.get("layers") or 1),
+                               str(c.get("trainer") or "default"), run.loss)
+    if reference is None:
+        return "settings not comparable with the study's"
+    keys = [k for k in run.settings if k in reference and run.settings[k] != reference[k]]
+    trainer = [] if (c.get("trainer") or "default") == "default" else [f"trainer={c.get('trainer')}"]
+    return ", ".join([*trainer, settings_label(run, keys)] if keys else trainer)
 
 
 def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, list[dict[str, Any]]] | None:
-    """The study's table filled with ``runs`` (``None`` when no run belongs to it)."""
+    """The study's table filled with ``runs`` (``None`` when no run belongs to it). Runs with the
+    study's settings fill its rows, beside its numbers and the ratio; runs with other settings get rows
+    of their own that say how they differ, without a ratio."""
     mine = [r for r in runs if r.choices.get("data") in table.data]
     main = [r for r in mine if r.choices.get("model") == table.model]
     baseline_runs = dedupe_baselines([r for r in mine if r.choices.get("model") in table.baselines])
     if not main and not baseline_runs:
         return None
+    differs = {id(r): study_difference(table, r) for r in [*main, *baseline_runs]}
     found_layers = {int(r.choices["layers"]) for r in main if isinstance(r.choices.get("layers"), int)}
     # Runs trained with another loss than the study's (loss=adversarial) get rows of their own.
     losses = ["mse", *sorted({r.loss for r in main} - {"mse"})]
-    row_keys: list[tuple[str, str, int | None]] = [
-        (table.model, loss, n) for loss in losses for n in sorted(set(table.layers) | found_layers)
-        if loss == "mse" or any(r.loss == loss and r.choices.get("layers") == n for r in main)]
-    row_keys += [(b, "mse", None) for b in table.baselines if any(r.choices.get("model") == b for r in baseline_runs)]
+    row_keys: list[tuple[str, str, int | None, str]] = []
+    for loss in losses:
+        for n in sorted(set(table.layers) | found_layers):
+            ours = [r for r in main if r.loss == loss and r.choices.get("layers") == n]
+            if loss == "mse" or any(differs[id(r)] == "" for r in ours):
+                row_keys.append((table.model, loss, n, ""))
+            row_keys += [(table.model, loss, n, v) for v in sorted({differs[id(r)] for r in ours} - {""})]
+    for b in table.baselines:
+        ours = [r for r in baseline_runs if r.choices.get("model") == b]
+        row_keys += [(b, "mse", None, v) for v in sorted({differs[id(r)] for r in ours}, key=lambda v: (v != "", v))]
 
-    cells = {(m, loss, n, d): Cell() for m, loss, n in row_keys for d in table.data}
+    cells = {(*key, d): Cell() for key in row_keys for d in table.data}
     for run in main:
-        key = (table.model, run.loss, run.choices.get("layers"), run.choices.get("data"))
+        key = (table.model, run.loss, run.choices.get("layers"), differs[id(run)], run.choices.get("data"))
         if key in cells:
             _fill(cells[key], run, table.metric)
     for run in baseline_runs:
-        _fill(cells[(run.choices["model"], "mse", None, run.choices["data"])], run, table.metric)
+        _fill(cells[(run.choices["model"], "mse", None, differs[id(run)], run.choices["data"])], run, table.metric)
 
     header = [""]
     for d in table.data:
         header += [f"{table.data_labels[d]} ({d})", "study", "ratio"]
     grid = Grid(table.title, header, [])
     records: list[dict[str, Any]] = []
-    for model, loss, layers in row_keys:
+    for model, loss, layers, variant in row_keys:
         name = table.model_label if loss == "mse" else f"{table.model_label} (loss={loss})"
         label = (f"{name}, {layers} layer{'s' if layers != 1 else ''}" if layers is not None
                  else BASELINES.get(model, model))
+        label += f" [{variant}]" if variant else ""
         row = [label]
         for d in table.data:
-            cell = cells[(model, loss, layers, d)]
+            cell = cells[(model, loss, layers, variant, d)]
             study = table.study_value(d, layers) if layers is not None else None
-            ratio = _ratio(cell.mean, study)
-            row += [cell.text(), _fmt(study, ".3e"), _fmt(ratio, ".2f")]
+            ratio = _ratio(cell.mean, study) if not variant else None
+            row += [cell.text(), _fmt(study, ".3e"), _fmt(ratio, ".2f") if not variant or study is None or not cell.n
+                    else "other settings"]
             records.append({"table": table.key, "row": label, "model": model, "loss": loss, "layers": layers, "data": d,
-                            "metric": table.metric, "mean": cell.mean, "std": cell.std, "n": cell.n,
+                            "variant": variant, "metric": table.metric, "mean": cell.mean, "std": cell.std, "n": cell.n,
                             "not_completed": cell.not_completed, "study": study, "ratio": ratio})
-            if len(cell.variants) > 1:
-                grid.notes.append(f"{label} on {d} pools runs with different settings "
-                                  f"({'; '.join(sorted(v or 'defaults' for v in cell.variants))}); "
-                                  "report those sweeps separately or pivot on the setting")
         grid.rows.append(row)
+    if any(v for *_, v in row_keys):
+        grid.notes.append("rows marked [...] hold runs whose settings differ from the study's as listed; they get no "
+                          "ratio to the study")
     return grid, records
 
 
 def pivot(runs: Sequence[RunRecord], rows: Sequence[str], cols: Sequence[str],
           metric: str) -> tuple[Grid, list[dict[str, Any]]]:
     """Mean +- std (n) of ``metric`` over completed runs, by the ``rows`` x ``cols`` columns of the
-    tidy table (any choice, override or metric column)."""
+    tidy table (any choice, override or metric column). Only runs that differ in the seed alone share
+    a cell: where a cell would pool other differences, its row is split by the settings that differ."""
     if "layers" not in (*rows, *cols):
         runs = dedupe_baselines(runs)  # a baseline repeated over layer counts is one run here
     frame = tidy_frame(runs)
@@ -169,27 +206,42 @@ def pivot(runs: Sequence[RunRecord], rows: Sequence[str], cols: Sequence[str],
                           f"{', '.join(sorted(map(str, frame.columns)))}")
     keys = [*rows, *cols]
     frame = frame.assign(**{k: frame[k].astype("string").fillna("") for k in keys})
-    cells: dict[tuple[str, ...], Cell] = {}
+    by_path = {str(run.path): run for run in runs}
+    members: dict[tuple[str, ...], list[tuple[RunRecord, Any]]] = {}
     for _, record in frame.iterrows():
-        cell = cells.setdefault(tuple(record[k] for k in keys), Cell())
-        value = pd.to_numeric(record[metric], errors="coerce")
-        if record["status"] == "completed" and pd.notna(value) and math.isfinite(value):
-            cell.values.append(float(value))
-        else:
-            cell.not_completed += 1
-    row_values = sorted({k[:len(rows)] for k in cells}, key=_natural)
-    col_values = sorted({k[len(rows):] for k in cells}, key=_natural)
+        members.setdefault(tuple(record[k] for k in keys), []).append((by_path[record["run_dir"]], record))
+    # per row, the settings that differ inside any of its cells (the pivot's own keys aside)
+    splitting: dict[tuple[str, ...], set[str]] = {}
+    for key, found in members.items():
+        varying = varying_keys([run for run, _ in found]) - set(keys)
+        splitting.setdefault(key[:len(rows)], set()).update(varying)
+    cells: dict[tuple[str, ...], Cell] = {}
+    for key, found in members.items():
+        for run, record in found:
+            split = settings_label(run, splitting[key[:len(rows)]])
+            cell = cells.setdefault((*key[:len(rows)], split, *key[len(rows):]), Cell())
+            value = pd.to_numeric(record[metric], errors="coerce")
+            if record["status"] == "completed" and pd.notna(value) and math.isfinite(value):
+                cell.values.append(float(value))
+            else:
+                cell.not_completed += 1
+    row_values = sorted({k[:len(rows) + 1] for k in cells}, key=_natural)
+    col_values = sorted({k[len(rows) + 1:] for k in cells}, key=_natural)
     header = [", ".join(rows) + " \\ " + ", ".join(cols)] + [", ".join(c) for c in col_values]
     grid = Grid(f"{metric} by {', '.join(rows)} x {', '.join(cols)}", header, [])
     records = []
     for r in row_values:
-        line = [", ".join(r)]
+        *values, split = r
+        line = [", ".join(values) + (f" [{split}]" if split else "")]
         for c in col_values:
             cell = cells.get((*r, *c), Cell())
             line.append(cell.text())
-            records.append({**dict(zip(keys, (*r, *c))), "metric": metric, "mean": cell.mean,
+            records.append({**dict(zip(keys, (*values, *c))), "variant": split, "metric": metric, "mean": cell.mean,
                             "std": cell.std, "n": cell.n, "not_completed": cell.not_completed})
         grid.rows.append(line)
+    if any(r[-1] for r in row_values):
+        grid.notes.append("rows marked [...] are split by the settings their runs differ in; a cell pools runs "
+                          "that differ in the seed alone")
     return grid, records
 
 

@@ -38,6 +38,8 @@ from vidpred.training.progress import Progress
 log = logging.getLogger("vidpred")
 
 HISTORY_COLUMNS = ("step", "epoch", "train_loss", "val_mse", "lr", "time")
+LOG_EVERY = 50         # log_every_n_steps=auto: a history row and a log line every this many steps ...
+MIN_HISTORY_ROWS = 50  # ... or, in a shorter run, often enough for this many rows: a curve, not a dot or two
 
 
 class RankFailed(UserError):
@@ -52,7 +54,7 @@ class TrainerConfig:
     limit_val_batches: float = 1.0
     limit_test_batches: float = 1.0
     gradient_clip_val: float | None = None
-    log_every_n_steps: int = 50
+    log_every_n_steps: int | str = "auto"  # or a number of steps
     checkpoint_every_n_steps: int = 0
     progress: str = "auto"
     compile: bool | str = False  # false, true or a torch.compile mode (e.g. reduce-overhead)
@@ -69,8 +71,10 @@ class TrainerConfig:
                     f"trainer.{key}={value}: give a fraction in (0, 1] or a whole number of batches")
         require(self.gradient_clip_val is None or self.gradient_clip_val > 0,
                 f"trainer.gradient_clip_val must be positive or null, got {self.gradient_clip_val}")
-        require(self.log_every_n_steps >= 1,
-                f"trainer.log_every_n_steps must be at least 1, got {self.log_every_n_steps}")
+        require(self.log_every_n_steps == "auto" or (isinstance(self.log_every_n_steps, int)
+                                                     and not isinstance(self.log_every_n_steps, bool)
+                                                     and self.log_every_n_steps >= 1),
+                f"trainer.log_every_n_steps must be auto or a whole number >= 1, got {self.log_every_n_steps!r}")
         require(self.checkpoint_every_n_steps >= 0,
                 f"trainer.checkpoint_every_n_steps must be 0 (epoch ends only) or positive, "
                 f"got {self.checkpoint_every_n_steps}")
@@ -227,7 +231,9 @@ class Trainer:
         self.scaler = precision.grad_scaler()
         self.scheduler = None
         self._optim = optim
-        self.progress = Progress(config.progress if world.main else "off", config.log_every_n_steps)
+        explicit = config.log_every_n_steps if config.log_every_n_steps != "auto" else None
+        self.progress = Progress(config.progress if world.main else "off", explicit or LOG_EVERY)
+        self.history_every = explicit or LOG_EVERY  # steps per history.csv row (auto: fit chooses, by the run's length)
         self._window: list[dict[str, float]] = []  # the steps' reported losses since the last history row
         self._position: tuple[int, int] | None = None  # (epoch, batches done) after the last whole step
         self._step_start: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
@@ -451,7 +457,6 @@ class Trainer:
                                  "val_mse": val})
         self.summary.history.append({"step": self.summary.steps, "epoch": epoch + 1, "val_mse": val,
                                      "lr": self._lr(), "time": round(self.summary.seconds, 3)})
-        self._notify("on_validation_end", epoch + 1, metrics)
         return metrics
 
     def _lr(self) -> float | None:
@@ -462,8 +467,9 @@ class Trainer:
         (its path and content) if given."""
         if not self.model.trainable:
             self.model.fit(self._batches(self.data.train, self._in_order(len(self.data.train))), self.data.context)
-            self._validate(0)
+            metrics = self._validate(0)
             self.save_last(0, 0)
+            self._notify("on_validation_end", 1, metrics)
             self._notify("on_fit_end")
             return self.summary
 
@@ -472,7 +478,10 @@ class Trainer:
         if self.config.max_steps > 0:
             total_steps = min(total_steps, self.config.max_steps)
         self.scheduler = self._make_scheduler(total_steps)
+        if self.config.log_every_n_steps == "auto":
+            self.history_every = min(LOG_EVERY, max(1, total_steps // MIN_HISTORY_ROWS))
         start_epoch, skip_batches = self._restore(*resume_from) if resume_from else (0, 0)
+        self.progress.start(total_steps, self.device.type, self.data.kind)
 
         try:
             self._train_epochs(start_epoch, skip_batches, per_epoch)
@@ -537,7 +546,7 @@ class Trainer:
                 epoch_samples += global_count
                 epoch_seconds += now - tick
                 self.progress.update(epoch, self.config.max_epochs, batch_index, per_epoch,
-                                     self.summary.steps, loss, epoch_samples / max(epoch_seconds, 1e-9))
+                                     self.summary.steps, loss, epoch_samples / max(epoch_seconds, 1e-9), now - tick)
                 stopped = self.config.max_steps > 0 and self.summary.steps >= self.config.max_steps
                 every = self.config.checkpoint_every_n_steps
                 if every and self.summary.steps % every == 0 and not stopped and batch_index < per_epoch:
@@ -555,6 +564,9 @@ class Trainer:
                                     f"val mse {metrics['mse']:.4g}")
             self._position = self._last_position = (epoch + 1, 0) if finished else (epoch, batch_index)
             self.save_last(*self._position)
+            # after the checkpoint: a callback that stops the run here (a search's pruner) leaves the
+            # epoch it judged saved, and the folder resumes from there
+            self._notify("on_validation_end", epoch + 1, metrics)
 
     def _record_step(self, epoch: int, epoch_fraction: float, values: dict[str, float], samples: int,
                      seconds: float) -> None:
@@ -564,7 +576,7 @@ class Trainer:
         summary.steps += 1
         summary.final_loss = values["train_loss"]
         self._window.append(values)
-        if summary.steps % self.config.log_every_n_steps == 0:
+        if summary.steps % self.history_every == 0:
             keys = dict.fromkeys(key for v in self._window for key in v)  # d_loss only once adversarial
             means = {key: sum(found) / len(found) for key in keys
                      if (found := [v[key] for v in self._window if key in v])}

@@ -101,6 +101,8 @@ def test_every_video_model_trains_on_two_processes_as_on_one(tmp_path: Path) -> 
 
     from data_fabricate import fabricate_mnist
     from test_promises_models import VIDEO, tiny
+    from vidpred.config import to_plain
+    from vidpred.models import build_model
 
     fabricate_mnist(tmp_path / "data", train=0, test=60, test_seq=None)
     runs = {model: tiny(model, tmp_path / "data", "data.test_size=5", "trainer.max_epochs=1",
@@ -124,10 +126,16 @@ def test_every_video_model_trains_on_two_processes_as_on_one(tmp_path: Path) -> 
                   for folder in (f"two/{name}", f"one/{name}")]
         assert len(losses[0]) == 4
         np.testing.assert_allclose(*losses, rtol=1e-4, err_msg=name)
-        weights = [torch.load(tmp_path / folder / "checkpoints" / "last.pt", weights_only=True)["model"]
-                   for folder in (f"two/{name}", f"one/{name}")]
-        for key, value in weights[1].items():  # weights and buffers: BatchNorm's statistics, the sampling clock
-            torch.testing.assert_close(weights[0][key], value, rtol=1e-4, atol=1e-5, msg=lambda m: f"{name}: {key}: {m}")
+        states = [torch.load(tmp_path / folder / "checkpoints" / "last.pt", weights_only=True)["model"]
+                  for folder in (f"two/{name}", f"one/{name}")]
+        settings = to_plain(compose_config(overrides).model)
+        parameters = {key for key, _ in build_model(settings.pop("name"), "video", (1, 64, 64), settings).named_parameters()}
+        for key, value in states[1].items():
+            # buffers (BatchNorm's statistics, the sampling clock) closely; weights to a tenth of one
+            # Adam step (lr 1e-2): Adam divides each gradient by its own size, which magnifies the
+            # rounding of near-zero ones
+            tolerance = dict(rtol=0, atol=1e-3) if key in parameters else dict(rtol=1e-4, atol=1e-5)
+            torch.testing.assert_close(states[0][key], value, **tolerance, msg=lambda m: f"{name}: {key}: {m}")
 
 
 def stop_after_training_started(run_dir: Path, proc: subprocess.Popen, action) -> tuple[str, str]:  # noqa: ANN001
@@ -187,6 +195,7 @@ def test_batch_plans_share_out_the_single_process_batches() -> None:
 
 def test_the_global_batch_must_divide_by_the_processes() -> None:
     from vidpred.data.base import ArrayDataset, DataSplits
+    from vidpred.config import to_plain
     from vidpred.models import build_model
     from vidpred.training.precision import Precision
     from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig

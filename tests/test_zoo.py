@@ -47,7 +47,8 @@ PUBLISHED = {
 def test_the_config_defaults_are_the_published_models(case: str) -> None:
     overrides, params, macs = PUBLISHED[case]
     name, settings = configured(["data=mnist", *overrides])
-    model = build_model(name, "video", MMNIST, settings)
+    with torch.device("meta"):  # sizes and counts only: no weights drawn
+        model = build_model(name, "video", MMNIST, settings)
     assert count_parameters(model) == pytest.approx(params, rel=0.01)
     assert model.macs_per_sample(MMNIST, 10, 10) == pytest.approx(macs, rel=0.05)
 
@@ -79,7 +80,8 @@ def test_the_studys_seq2seq_convlstm_at_convlstm_s_settings() -> None:
     study's Seq2Seq model at the same settings has an encoder and a decoder stack with weights of
     their own (twice the used weights) and a 3-D head, and runs 20 steps (10 read, 10 predicted)
     with the first step's recurrent convolution skipped (a zero state)."""
-    model = build_model("convlstm", "video", MMNIST, {"layers": 4, "hidden": 128, "kernel_size": 5, "patch_size": 4})
+    with torch.device("meta"):
+        model = build_model("convlstm", "video", MMNIST, {"layers": 4, "hidden": 128, "kernel_size": 5, "patch_size": 4})
     hidden, folded, grid = 128, 16, 16 * 16
     gate = lambda c_in: (c_in + hidden) * 4 * hidden * 25 + 4 * hidden  # noqa: E731 - one cell's convolution
     stack = gate(folded) + 3 * gate(hidden)
@@ -412,9 +414,10 @@ def test_moving_shapes_move_at_constant_speed_and_bounce() -> None:
     assert bounces >= 10 and np.abs(steps).sum() > 0
 
 
+STEPS = 250
 LEARNERS = {  # name: (model, settings): the small variants (the predrnn's schedule fitted to the run)
-    "predrnn": ("predrnn", {"layers": 2, **PredRNNv2.small, "sampling": "linear", "sampling_start": 0,
-                            "sampling_end": 150}),
+    "predrnn": ("predrnn", {"layers": 1, **PredRNNv2.small, "hidden": 16, "sampling": "linear", "sampling_start": 0,
+                            "sampling_end": 100}),
     "simvp-gsta": ("simvp", {"layers": 1, "context": 4, **SimVP.small}),
     "simvp-tau": ("simvp", {"layers": 1, "context": 4, **SimVP.small, "translator": "tau"}),
 }
@@ -422,13 +425,13 @@ LEARNERS = {  # name: (model, settings): the small variants (the predrnn's sched
 
 @pytest.mark.parametrize("case", sorted(LEARNERS))
 def test_the_new_models_learn_moving_shapes_on_the_cpu(case: str, tmp_path: Path) -> None:
-    """300 steps of batch 8 on 4 -> 4 frames of 16 x 16 with one bouncing square or disc. Measured
-    test mse over the last frame's: predrnn 0.28, simvp-gsta 0.19, simvp-tau 0.19."""
+    """250 steps of batch 8 on 4 -> 4 frames of 16 x 16 with one bouncing square or disc. Measured
+    test mse over the last frame's: predrnn 0.26, simvp-gsta 0.21, simvp-tau 0.22."""
     name, settings = LEARNERS[case]
     torch.manual_seed(0)
     data = synthetic(context=4, horizon=4, frame=16, count=512, evaluated=32, shapes=1, radii=(2, 3), speeds=(1, 3))
     model = build_model(name, "video", (1, 16, 16), settings)
-    trainer = Trainer(model, data, tmp_path, TrainerConfig(max_steps=300, max_epochs=10, limit_val_batches=1,
+    trainer = Trainer(model, data, tmp_path, TrainerConfig(max_steps=STEPS, max_epochs=10, limit_val_batches=1,
                                                            progress="off"),
                       OptimConfig(lr=1e-2), LoaderConfig(batch_size=8), Precision.create("32", torch.device("cpu")),
                       seed=0)

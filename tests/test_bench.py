@@ -313,3 +313,17 @@ def test_cpu_peak_is_a_measured_gemm() -> None:
 def test_overrides_may_follow_the_options() -> None:
     args = bench.parse_args(["model=convlstm", "--windows", "3", "model.hidden=64", "--reference", "layers=2"])
     assert args.overrides == ["model=convlstm", "model.hidden=64", "layers=2"] and args.reference
+
+
+@pytest.mark.parametrize("groups", [1, 4, 16])
+def test_a_grouped_convolutions_backward_is_counted_per_group(groups: int) -> None:
+    """torch's formula counts a grouped convolution's weight gradient as if every input channel met
+    every output channel; the benchmark's counter counts what is computed: a depth-wise
+    convolution's backward pass is twice its forward pass, as a dense one's."""
+    conv = torch.nn.Conv2d(16, 32, 5, padding=2, groups=groups)
+    x = torch.rand(3, 16, 12, 12, requires_grad=True)
+    with bench.flop_counter() as counter:
+        conv(x).sum().backward()
+    forward = 2 * 3 * 12 * 12 * 32 * (16 // groups) * 25  # a multiply-add per weight, output position and item
+    counts = {str(op): flops for op, flops in counter.get_flop_counts()["Global"].items()}
+    assert counts == {"aten.convolution": forward, "aten.convolution_backward": 2 * forward}

@@ -439,3 +439,11 @@ def test_the_new_models_learn_moving_shapes_on_the_cpu(case: str, tmp_path: Path
     learned = trainer.evaluate("test")["mse"]
     last = np.mean((data.test.array[:, 4:] - data.test.array[:, 3:4]) ** 2)
     assert learned < last / 3, (learned, last)
+
+
+def test_simvp_is_counted_once_over_layers_but_is_no_baseline_of_the_studys_tables() -> None:
+    from vidpred.report.study import BASELINES, TABLE2
+
+    assert not MODELS["simvp"].layered and MODELS["predrnn"].layered
+    assert "simvp" in BASELINES  # a run repeated at several layer counts is one experiment
+    assert set(TABLE2.baselines) == {"last", "mean"}  # the rows under the study's ConvLSTM: untrained models

@@ -16,7 +16,8 @@ depends on shapes, not on pixel values.
 FLOPs are counted, not estimated: :class:`torch.utils.flop_counter.FlopCounterMode` over one real
 ``Trainer.train_step`` (forward, MSE loss, backward) on the CPU in fp32. It counts matrix products
 and convolutions only, so the gate nonlinearities, the loss and the optimizer's elementwise update
-are not in the count. Achieved FLOP/s is FLOPs per sample times samples/s; the peak is a GEMM
+are not in the count; a grouped convolution's weight gradient is counted per group
+(:func:`grouped_conv_backward_flop`: torch's own formula counts SimVP's depth-wise ones many times over). Achieved FLOP/s is FLOPs per sample times samples/s; the peak is a GEMM
 measured in the same process on the CPU, and the datasheet's dense figure on known GPUs.
 
 ``--reference`` also times the textbook model of the same family (:mod:`vidpred.reference`) with
@@ -33,6 +34,7 @@ import itertools
 import contextlib
 import functools
 import logging
+import math
 import re
 import statistics
 import sys
@@ -48,7 +50,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
+from torch.utils.flop_counter import FlopCounterMode, conv_backward_flop
 
 from vidpred import config
 from vidpred.data import build_data, family
@@ -67,7 +69,8 @@ from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, Trainer
 log = logging.getLogger("vidpred")
 
 FLOPS_NOTE = ("FLOPs: FlopCounterMode over one Trainer.train_step (forward, MSE loss, backward) on the CPU "
-              "in fp32 at batch 1 and 2, per sample at the timed batch; matrix products and convolutions only "
+              "in fp32 at batch 1 and 2, per sample at the timed batch; matrix products and convolutions only, "
+              "grouped ones per group "
               "(gate nonlinearities, the loss and Adam's elementwise update are not counted)")
 
 
@@ -131,6 +134,26 @@ def countable_kernels(model: nn.Module) -> Iterator[None]:
             yield
 
 
+def grouped_conv_backward_flop(grad_out_shape: list[int], x_shape: list[int], w_shape: list[int], bias: Any,
+                               stride: Any, padding: Any, dilation: Any, transposed: bool, output_padding: Any,
+                               groups: int, output_mask: list[bool], out_shape: Any, **kwargs: Any) -> int:
+    """torch's FLOP count of a convolution's backward pass, with the weight gradient of a grouped
+    convolution counted per group: torch's formula counts it as if every input channel met every
+    output channel, ``groups`` times too much (a depth-wise convolution's by its channel count)."""
+    per_group = not transposed and groups > 1 and output_mask[1]
+    flops = conv_backward_flop(grad_out_shape, x_shape, w_shape, bias, stride, padding, dilation, transposed,
+                               output_padding, groups, [output_mask[0], output_mask[1] and not per_group, False],
+                               out_val=out_shape)  # torch's formula as registered: it takes the output as out_val
+    if per_group:  # one multiply-add per weight, output position and item, as the forward pass
+        flops += 2 * x_shape[0] * math.prod(grad_out_shape[2:]) * math.prod(w_shape)
+    return flops
+
+
+def flop_counter() -> FlopCounterMode:
+    """torch's FLOP counter with grouped convolutions' backward counted right."""
+    return FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: grouped_conv_backward_flop})
+
+
 def train_step_flops(model: Forecaster, data: DataSplits, batch_size: int = 2,
                      optim: OptimConfig | None = None, seed: int = 0) -> int:
     """FLOPs of one real :meth:`Trainer.train_step` of ``model`` on ``batch_size`` training items,
@@ -148,7 +171,7 @@ def train_step_flops(model: Forecaster, data: DataSplits, batch_size: int = 2,
     with tempfile.TemporaryDirectory(prefix="vidpred-flops-") as run_dir:
         trainer = Trainer(model.to(cpu), data, Path(run_dir), TrainerConfig(progress="off"), optim or OptimConfig(),
                           LoaderConfig(batch_size=batch_size), Precision.create("32", cpu), seed)
-        with countable_kernels(model), FlopCounterMode(display=False) as counter:
+        with countable_kernels(model), flop_counter() as counter:
             trainer.train_step(batch)
     return counter.get_total_flops()
 
@@ -354,7 +377,7 @@ class GateConvolution:
         shapes = dict.fromkeys((batch_size, conv.in_channels, *grid) for conv in self.convs)  # layer order
         self.description = (f"gate conv2d alone, fwd+bwd: {' + '.join('x'.join(map(str, s)) for s in shapes)} "
                             f"-> {4 * hidden} ch, k{kernel_size}")
-        with FlopCounterMode(display=False) as counter:
+        with flop_counter() as counter:
             self.run(1)  # also the warm-up (cuDNN autotuning on a GPU)
         self.flops = counter.get_total_flops()
 

@@ -26,8 +26,9 @@ class StudyTable:
 
     @property
     def baselines(self) -> tuple[str, ...]:
-        """The registered models without layers that work on this table's kind of data."""
-        return tuple(name for name, model in MODELS.items() if not model.layered and self.kind in model.kinds)
+        """The registered baselines (models fitted without gradient steps) that work on this table's
+        kind of data; a trained model without layers (SimVP) is no baseline."""
+        return tuple(name for name, model in MODELS.items() if not model.trainable and self.kind in model.kinds)
 
     @property
     def layers(self) -> tuple[int, ...]:

@@ -69,22 +69,24 @@ class CellUpdate(torch.autograd.Function):
         grad_i, grad_f, grad_g, grad_o = grad.chunk(4, dim=1)
         if grad_h is None:
             grad_h = torch.zeros_like(tanh_c)
+        one = acts.new_ones(())
+        # the derivatives as one addcmul each (s - s^2, 1 - t^2): fewer passes over the tensors
         # through h' = o tanh(c') into the output gate and c'
         torch.mul(grad_h, tanh_c, out=grad_o)
-        grad_o.mul_(o * (1 - o))
-        grad_cell = (grad_h * o).mul_(1 - tanh_c * tanh_c)
+        grad_o.mul_(torch.addcmul(o, o, o, value=-1))
+        grad_cell = (grad_h * o).mul_(torch.addcmul(one, tanh_c, tanh_c, value=-1))
         if grad_c is not None:
             grad_cell += grad_c
         # through c' = f c + i g into the other gates (the candidate's doubled argument: a half)
         torch.mul(grad_cell, g, out=grad_i)
-        grad_i.mul_(i * (1 - i))
+        grad_i.mul_(torch.addcmul(i, i, i, value=-1))
         torch.mul(grad_cell, i, out=grad_g)
-        grad_g.mul_((1 - g * g).mul_(0.5))
+        grad_g.mul_(torch.addcmul(one / 2, g, g, value=-0.5))
         if c is None:
             grad_f.zero_()
             return grad, None
         torch.mul(grad_cell, c, out=grad_f)
-        grad_f.mul_(f * (1 - f))
+        grad_f.mul_(torch.addcmul(f, f, f, value=-1))
         return grad, grad_cell.mul_(f)
 
 

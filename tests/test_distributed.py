@@ -118,7 +118,7 @@ def test_a_stopped_or_broken_run_resumes_to_the_uninterrupted_result(tmp_path: P
     proc = torchrun([*LONGER, f"hydra.run.dir={run_dir}"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if how == "sigterm":
         _, err = stop_after_training_started(run_dir, proc, lambda p: p.send_signal(signal.SIGTERM))
-        assert "interrupted: run the same command with hydra.run.dir=" in err
+        assert "interrupted (SIGTERM: saved " in err and ": run the same command with hydra.run.dir=" in err, err
         assert metrics(run_dir)["error"].startswith("interrupted")
     else:
         _, err = stop_after_training_started(run_dir, proc, kill_rank_1)

@@ -7,7 +7,7 @@ SLURM job with several tasks), found from the environment those set.
 - :func:`start` opens the process group: NCCL on CUDA (one GPU per local rank), Gloo on the CPU.
 - Rank 0 alone writes files and logs; the others print nothing but errors (:func:`quiet_other_ranks`).
 - Everything the ranks must agree on goes through a collective here: the run folder's name
-  (:func:`agree_on_run_stamp`), a stop request and sums of metrics (:func:`sum_`),
+  (:func:`agree_on_run_stamp`), a stop request (:mod:`vidpred.stop`) and sums of metrics (:func:`sum_`),
   and a failing rank's message, left in the rendezvous store (:func:`report_failure`).
 """
 
@@ -17,7 +17,6 @@ import logging
 import os
 import re
 import socket
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -200,20 +199,6 @@ def _store() -> Any:
     from torch.distributed import distributed_c10d
 
     return distributed_c10d._get_default_store()
-
-
-# ---------------------------------------------------------------- stopping together
-_stop = threading.Event()
-
-
-def request_stop(signum: int = 0, frame: object = None) -> None:
-    """A signal handler for data-parallel runs: stop at the end of the current step, on every rank at
-    once (the request travels with the step's sync), instead of wherever each rank happens to be."""
-    _stop.set()
-
-
-def stop_requested() -> bool:
-    return _stop.is_set()
 
 
 PEER_LOSS = ("connection closed by peer", "connection reset by peer", "broken pipe", "socket timeout",

@@ -15,37 +15,40 @@ import contextlib
 import logging
 import os
 import platform
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
-import hydra
-import numpy as np
-import omegaconf
-import torch
-from omegaconf import DictConfig, OmegaConf
+from vidpred import stop
 
-import vidpred
-from vidpred import config, distributed, rundir
-from vidpred.distributed import SINGLE, World
-from vidpred.data import DataSplits, build_data
-from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require
-from vidpred.io import atomic_path, write_json
-from vidpred.loggers import NullLogger, build_logger
-from vidpred.models import build_model, count_parameters
-from vidpred.plots import save_samples
-from vidpred.registry import call_with_config
-from vidpred.seeding import seed_everything
-from vidpred.training import checkpoint
-from vidpred.training.precision import Precision, resolve_device
-from vidpred.training.objectives import LossConfig
-from vidpred.training.trainer import LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig
+if __name__ == "__main__":  # a Ctrl-C or SIGTERM during the imports below (a second or two) is a stop too
+    stop.install()
+
+import hydra  # noqa: E402
+import numpy as np  # noqa: E402
+import omegaconf  # noqa: E402
+import torch  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+import vidpred  # noqa: E402
+from vidpred import config, distributed, rundir  # noqa: E402
+from vidpred.distributed import SINGLE, World  # noqa: E402
+from vidpred.data import DataSplits, build_data  # noqa: E402
+from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require  # noqa: E402
+from vidpred.io import atomic_path, write_json  # noqa: E402
+from vidpred.loggers import NullLogger, build_logger  # noqa: E402
+from vidpred.models import build_model, count_parameters  # noqa: E402
+from vidpred.plots import save_samples  # noqa: E402
+from vidpred.registry import call_with_config  # noqa: E402
+from vidpred.seeding import seed_everything  # noqa: E402
+from vidpred.training import checkpoint  # noqa: E402
+from vidpred.training.precision import Precision, resolve_device  # noqa: E402
+from vidpred.training.objectives import LossConfig  # noqa: E402
+from vidpred.training.trainer import LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig  # noqa: E402
 
 log = logging.getLogger("vidpred")
 
@@ -160,6 +163,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
     writes files, and the others follow its reading of the folder.
     """
     run_dir = Path(run_dir)
+    if not world.active and stop.requested():  # (ranks agree on a stop once training starts)
+        raise stop.StopRequested(f"{stop.reason()} before the run began; nothing was written")
     try:
         with rundir.locked(run_dir) if world.main else contextlib.nullcontext():
             previous = distributed.broadcast(rundir.read_metrics(run_dir) if world.main else None)
@@ -217,9 +222,12 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
     except DivergedError as exc:
         results.update(status="diverged", error=one_line(exc))
         raise
+    except KeyboardInterrupt as exc:
+        why = f" ({one_line(exc)})" if str(exc) else ""
+        results.update(status="failed", error=f"interrupted{why}; run again in the same folder to resume")
+        raise
     except BaseException as exc:
-        results.update(status="failed", error=one_line(exc) if not isinstance(exc, KeyboardInterrupt)
-                       else "interrupted; run again in the same folder to resume")
+        results.update(status="failed", error=one_line(exc))
         raise
     finally:
         # An attempt that failed before it started leaves an earlier attempt's files as they were.
@@ -298,29 +306,6 @@ def _completed_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previo
 
 
 # ---------------------------------------------------------------- the command
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def stop_on_signals(world: World) -> Iterator[None]:
-    """A scheduler's SIGTERM (time limit, preemption, ``kill``) stops the run like Ctrl-C: the trainer
-    saves last.pt and metrics.json says why, so the run can resume. In a data-parallel run SIGTERM and
-    Ctrl-C only ask to stop: every rank stops after the same step (the request travels with the
-    step's sync), so the checkpoint holds one consistent state."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = distributed.request_stop if world.active else _interrupt
-    signals = (signal.SIGTERM, signal.SIGINT) if world.active else (signal.SIGTERM,)
-    previous = {number: signal.signal(number, handler) for number in signals}
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-
 @hydra.main(version_base="1.3", config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME)
 def hydra_job(cfg: DictConfig) -> float:
     """One job, inside Hydra: returns the validation mse, the value a search minimises."""
@@ -338,12 +323,15 @@ def hydra_job(cfg: DictConfig) -> float:
     results: dict[str, Any] | None = None
     try:
         config.check_top_level(cfg)
-        with stop_on_signals(world):
+        # Signals ask the run to stop (vidpred.stop); this job may run in a launcher's worker process.
+        with stop.handled():
             results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
-        raise KeyboardInterrupt(f"run the same command with hydra.run.dir={run_dir} to resume") from None
+        why = f" ({exc})" if str(exc) else ""
+        raise KeyboardInterrupt(f"interrupted{why}: run the same command with hydra.run.dir={run_dir} "
+                                "to resume") from None
     except (UserError, DivergedError) as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and goes on with the others
@@ -382,25 +370,31 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     world = distributed.from_environment()
     try:
-        if world.active:
-            require(not {"-m", "--multirun"} & set(sys.argv[1:]),
-                    "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "
-                    "hydra/launcher=slurm with hydra.launcher.gpus_per_node=N")
-            distributed.start(world)
-            distributed.agree_on_run_stamp()
-        hydra_job()
-        distributed.finish(together=True)
+        with stop.handled():
+            _main(world)
     except KeyboardInterrupt as exc:
         if debug_enabled():
             raise
-        hint = str(exc) if str(exc).startswith("run the same") else "run the same command again to resume"
+        hint = str(exc) if str(exc).startswith("interrupted") else "interrupted: run the same command again to resume"
         if world.main:
-            print(f"interrupted: {hint}", file=sys.stderr)
-        sys.exit(130)
+            print(hint, file=sys.stderr)
+        sys.exit(stop.EXIT_CODE)
     except (UserError, DivergedError, HydraException, OmegaConfBaseException, OSError) as exc:
         fail(exc)
     finally:
         distributed.finish()
+
+
+def _main(world: World) -> None:
+    """Open the process group of a data-parallel run, then run Hydra's command line."""
+    if world.active:
+        require(not {"-m", "--multirun"} & set(sys.argv[1:]),
+                "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "
+                "hydra/launcher=slurm with hydra.launcher.gpus_per_node=N")
+        distributed.start(world)
+        distributed.agree_on_run_stamp()
+    hydra_job()
+    distributed.finish(together=True)
 
 
 def fail(exc: BaseException) -> NoReturn:

@@ -26,9 +26,9 @@ BASELINE = ["model=last", *TINY[:-1]]
 
 
 def snapshot(run_dir: Path) -> dict[str, bytes]:
-    """Every file of a run folder but the log and the lock: what a failed attempt must not touch."""
+    """Every file of a run folder but the log, the lock and the marker: what a failed attempt must not touch."""
     return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name not in ("run.log", rundir.LOCK)}
+            if p.is_file() and p.name not in ("run.log", rundir.LOCK, rundir.MARKER)}
 
 
 # ---------------------------------------------------------------- one process per run folder
@@ -177,6 +177,111 @@ def test_an_archive_with_a_symlink_member_is_refused(tmp_path: Path, capsys) -> 
         code, _, err = cli(capsys, "download", "kth", "--data-dir", tmp_path / "data", "--mirror", server.url)
     assert_one_line_error(code, err, "is a symbolic link; refusing to extract")
     assert not list((tmp_path / "data").rglob("link.avi"))
+
+
+# ---------------------------------------------------------------- links and other people's folders
+@pytest.mark.parametrize("name, kind", [(".lock", "file"), ("run.log", "file"), ("history.csv", "file"),
+                                        ("checkpoints", "folder"), ("samples", "folder"), (".hydra", "folder")])
+def test_a_planted_link_in_a_run_folder_is_refused_and_never_followed(tmp_path: Path, capsys, name: str,
+                                                                       kind: str) -> None:
+    victim = tmp_path / "victim"
+    if kind == "file":
+        victim.write_text("precious\n")
+    else:
+        victim.mkdir()
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / name).symlink_to(victim)
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, f"{run_dir / name} is a symbolic link", "never writes through a link")
+    if kind == "file":
+        assert victim.read_text() == "precious\n"
+    else:
+        assert list(victim.iterdir()) == []
+    assert sorted(p.name for p in run_dir.iterdir()) == [name]  # nothing written beside it
+
+
+def test_a_link_inside_a_run_folders_checkpoints_or_the_folder_itself_is_refused(tmp_path: Path, capsys) -> None:
+    code, _, err = run_cli(capsys, *TINY, f"hydra.run.dir={tmp_path / 'run'}", "trainer.max_epochs=1")
+    assert code == 0, err
+    victim = tmp_path / "victim.pt"
+    victim.write_bytes(b"precious")
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    last.unlink()
+    last.symlink_to(victim)
+    code, _, err = run_cli(capsys, *TINY, f"hydra.run.dir={tmp_path / 'run'}")  # a longer run: it would train
+    assert_one_line_error(code, err, f"{last} is a symbolic link")
+    assert victim.read_bytes() == b"precious"
+    (tmp_path / "alias").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "elsewhere").mkdir()
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={tmp_path / 'alias'}")
+    assert_one_line_error(code, err, f"{tmp_path / 'alias'} is a symbolic link")
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
+@pytest.mark.parametrize("files", [{"history.csv": "step,loss\n1,0.5\n"},
+                                   {"metrics.json": '{"accuracy": 0.93}'},
+                                   {"notes.txt": "my experiment"}])
+def test_a_folder_holding_someone_elses_files_is_refused(tmp_path: Path, capsys, files: dict[str, str]) -> None:
+    run_dir = tmp_path / "theirs"
+    run_dir.mkdir()
+    for name, text in files.items():
+        (run_dir / name).write_text(text)
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, f"{run_dir} holds files vidpred did not write ({next(iter(files))})",
+                          "choose another hydra.run.dir")
+    assert {p.name: p.read_text() for p in run_dir.iterdir()} == files  # untouched, nothing added
+
+
+def test_empty_folders_and_run_folders_of_earlier_versions_are_taken(tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={tmp_path / 'empty'}")
+    assert code == 0, err
+    assert (tmp_path / "empty" / rundir.MARKER).is_file()
+    # A completed run and a failed attempt written before run folders had a marker: still vidpred's.
+    old = tmp_path / "old"
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={old}")
+    assert code == 0, err
+    (old / rundir.MARKER).unlink()
+    code, out, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={old}")
+    assert code == 0 and "complete already" in out, err
+    failed = tmp_path / "failed"
+    code, _, err = run_cli(capsys, *BASELINE, "data.horizon=0", f"hydra.run.dir={failed}")
+    assert code == 2, err
+    (failed / rundir.MARKER).unlink()
+    (failed / ".hydra").mkdir()  # what earlier versions wrote beside a failed attempt's metrics.json
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={failed}")
+    assert code == 0, err
+    # an earlier attempt that ended before writing anything left only its lock
+    lock_only = tmp_path / "lock_only"
+    lock_only.mkdir()
+    (lock_only / rundir.LOCK).write_text(json.dumps({"pid": 999_999_999, "host": "gone", "since": "then"}))
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={lock_only}")
+    assert code == 0, err
+
+
+def test_a_killed_runs_temporary_files_are_removed_on_the_next_start(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(compose_config(TINY), run_dir, callbacks=[InterruptAt(3)])
+    # what a kill during a write leaves: atomic_path's temporary names (mkstemp: 8 random characters)
+    left = [run_dir / ".history.csv.k3_x9ab2.tmp", run_dir / "checkpoints" / ".last.pt.0a1b2c3d.tmp",
+            run_dir / ".hydra" / ".config.yaml.zz_zz_zz.tmp"]
+    for path in left:
+        path.write_bytes(b"half")
+    code, _, err = run_cli(capsys, *TINY, f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    assert not any(path.exists() for path in left)
+    assert not [p for p in run_dir.rglob("*.tmp") if "wandb" not in p.parts]
+
+
+def test_a_refused_resume_writes_no_settings_into_the_new_folder(tmp_path: Path, capsys) -> None:
+    run_dir = tmp_path / "new"
+    code, _, err = run_cli(capsys, *TINY, f"resume={tmp_path / 'nowhere'}", f"hydra.run.dir={run_dir}")
+    assert_one_line_error(code, err, f"resume={tmp_path / 'nowhere'}: no checkpoint there")
+    assert not (run_dir / ".hydra").exists()
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["overrides"][0].startswith("data.train_size=")
 
 
 # ---------------------------------------------------------------- permissions

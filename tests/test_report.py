@@ -33,6 +33,7 @@ def make_run(folder: Path, model: str, data: str, layers: int, seed: int, mse: f
              hydra: bool = True, metrics: bool = True, horizon: int = 4) -> Path:
     """A run folder as run.py and Hydra leave it."""
     folder.mkdir(parents=True)
+    (folder / rundir.MARKER).write_text("{}")
     if hydra:
         (folder / ".hydra").mkdir()
         config = {"model": {"name": model, "layers": "${layers}"}, "data": {"name": data},

@@ -166,7 +166,10 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
     if not world.active and stop.requested():  # (ranks agree on a stop once training starts)
         raise stop.StopRequested(f"{stop.reason()} before the run began; nothing was written")
     try:
-        with rundir.locked(run_dir) if world.main else contextlib.nullcontext():
+        with contextlib.ExitStack() as folder:
+            if world.main:  # rank 0 alone holds the folder and writes into it
+                folder.enter_context(rundir.locked(run_dir))
+                folder.enter_context(rundir.log_file(run_dir))
             previous = distributed.broadcast(rundir.read_metrics(run_dir) if world.main else None)
             plain = config.to_plain(cfg)
             settings = rundir.shaping_settings(plain)
@@ -232,9 +235,10 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
     finally:
         # An attempt that failed before it started leaves an earlier attempt's files as they were.
         if world.main and (written or previous is None):
-            if not written:  # a fresh folder records why its run failed, and with which settings
-                _save_hydra_files(run_dir, cfg, hydra_files)
+            if not written:  # a fresh folder records why its attempt was refused, and its choices (.hydra/
+                # is kept for attempts known to be valid)
                 results["choices"] = results["choices"] or _choices_of(cfg)
+                results["overrides"] = [str(o) for o in (hydra_files or {}).get("overrides.yaml", [])]
             results["process"] = None
             results["finished_at"] = now()
             write_json(run_dir / rundir.METRICS, results)

@@ -23,7 +23,7 @@ import pandas as pd
 from vidpred.data.base import DataSplits
 from vidpred.data.registry import DataFamily
 from vidpred.data.series import Series, build_windows, csv_files, read_series
-from vidpred.data.store import dataset_dir, missing
+from vidpred.data.store import dataset_dir, missing, write_folder
 from vidpred.errors import DataError, UserError, require
 from vidpred.io import atomic_path
 
@@ -132,7 +132,7 @@ def download_ticker(ticker: str, folder: Path, api_key: str | None = None, timeo
 
 def download(data_dir: str | os.PathLike[str], tickers: list[str] | None = None) -> list[str]:
     """Fetch every ticker from Alpha Vantage (free tier: about 25 requests a day)."""
-    folder = dataset_dir(data_dir, NAME)
+    folder = write_folder(dataset_dir(data_dir, NAME))
     lines, failed = [], []
     for ticker in tickers or TICKERS:
         try:
@@ -156,7 +156,7 @@ def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
     """Copy a folder of ``<TICKER>.csv`` files (either format) into place; all are read first."""
     files = csv_files(Path(src))
     lines = [describe(path) for path in files]  # every file must load before any is copied
-    folder = dataset_dir(data_dir, NAME)
+    folder = write_folder(dataset_dir(data_dir, NAME))
     for path in files:
         with atomic_path(folder / f"{path.stem.upper()}.csv") as tmp:
             tmp.write_bytes(path.read_bytes())

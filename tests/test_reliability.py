@@ -284,6 +284,65 @@ def test_a_refused_resume_writes_no_settings_into_the_new_folder(tmp_path: Path,
     assert metrics["status"] == "failed" and metrics["overrides"][0].startswith("data.train_size=")
 
 
+# ---------------------------------------------------------------- full disks, read-only folders
+def test_a_full_disk_is_one_line_and_the_earlier_files_stay(tmp_path: Path, capsys) -> None:
+    from small_fs import on_small_fs, python, require_namespace
+
+    require_namespace()
+    wide = [o for o in TINY if not o.startswith("model.hidden")] + ["model.hidden=64"]  # last.pt: about 0.4 MB
+    earlier = tmp_path / "earlier"
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(compose_config(wide), earlier, callbacks=[InterruptAt(3)])
+    before = snapshot(earlier)
+    used = sum(p.stat().st_size for p in earlier.rglob("*") if p.is_file())
+    mount = tmp_path / "disk"
+    # room for what is there and a little more: the next checkpoint does not fit
+    done = on_small_fs(mount, used // 1024 + 48, python("vidpred.run", *wide, f"hydra.run.dir={mount / 'run'}"),
+                       setup=f"cp -a {earlier} {mount / 'run'}")
+    assert_one_line_error(done.code, done.err, f"cannot write {mount / 'run'}/", "No space left on device",
+                          "free space on that disk")
+    after = done.after / "run"
+    metrics = json.loads((after / "metrics.json").read_text())
+    assert metrics["status"] == "failed" and metrics["error"].startswith("cannot write") and \
+        "No space left on device" in metrics["error"]
+    kept = snapshot(after)
+    assert "checkpoints/last.pt" in before and "history.csv" in before
+    assert all(kept[name] == content for name, content in before.items() if name != "metrics.json")
+    assert not list(after.rglob("*.tmp"))
+
+
+def test_a_read_only_run_folder_is_one_line(tmp_path: Path, capsys) -> None:
+    from small_fs import on_small_fs, python
+
+    mount = tmp_path / "disk"
+    done = on_small_fs(mount, 64, python("vidpred.run", *BASELINE, f"hydra.run.dir={mount / 'run'}"),
+                       setup=f"mkdir {mount / 'run'}", read_only=True)
+    assert_one_line_error(done.code, done.err, f"cannot write {mount / 'run' / rundir.LOCK}: Read-only file system",
+                          "choose a folder you can write to")
+    done = on_small_fs(tmp_path / "disk2", 64, python("vidpred.run", *BASELINE, f"hydra.run.dir={tmp_path / 'disk2' / 'new'}"),
+                       read_only=True)
+    assert_one_line_error(done.code, done.err, f"cannot write {tmp_path / 'disk2' / 'new'}: Read-only file system")
+
+
+def test_predict_into_a_read_only_folder_and_report_onto_a_full_disk_are_one_line(tmp_path: Path, capsys) -> None:
+    import numpy as np
+    from small_fs import on_small_fs, python
+
+    run_dir = tmp_path / "runs" / "last"
+    code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={run_dir}")
+    assert code == 0, err
+    item = tmp_path / "item.npy"
+    np.save(item, np.linspace(0, 1, 40, dtype=np.float32)[:, None])
+    mount = tmp_path / "ro"
+    done = on_small_fs(mount, 64, python("vidpred.predict", run_dir, "--input", item, "--out", mount / "predictions"),
+                       read_only=True)
+    assert_one_line_error(done.code, done.err, f"cannot write {mount / 'predictions'}", "Read-only file system")
+    mount = tmp_path / "full"
+    done = on_small_fs(mount, 16, python("vidpred.report", tmp_path / "runs", "--out", mount / "report"),
+                       setup=f"head -c 16384 /dev/zero > {mount / 'filler'} || true")
+    assert_one_line_error(done.code, done.err, f"cannot write {mount / 'report'}", "No space left on device")
+
+
 # ---------------------------------------------------------------- permissions
 def test_files_honour_the_umask(tmp_path: Path, capsys) -> None:
     from data_fabricate import fabricate_bair_raw

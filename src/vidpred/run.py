@@ -39,7 +39,7 @@ from vidpred import config, distributed, rundir  # noqa: E402
 from vidpred.distributed import SINGLE, World  # noqa: E402
 from vidpred.data import DataSplits, build_data  # noqa: E402
 from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require  # noqa: E402
-from vidpred.io import atomic_path, write_json  # noqa: E402
+from vidpred.io import WriteError, atomic_path, write_error, write_json  # noqa: E402
 from vidpred.loggers import NullLogger, build_logger  # noqa: E402
 from vidpred.models import build_model, count_parameters  # noqa: E402
 from vidpred.plots import save_samples  # noqa: E402
@@ -241,7 +241,10 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
                 results["overrides"] = [str(o) for o in (hydra_files or {}).get("overrides.yaml", [])]
             results["process"] = None
             results["finished_at"] = now()
-            write_json(run_dir / rundir.METRICS, results)
+            try:
+                write_json(run_dir / rundir.METRICS, results)
+            except WriteError as exc:  # a full disk: the error that stopped the run is the one to report
+                log.warning("%s could not record how the run ended: %s", rundir.METRICS, exc)
             logger.log_summary(results)
             logger.finish(results["status"])
     return results
@@ -336,7 +339,7 @@ def hydra_job(cfg: DictConfig) -> float:
         why = f" ({exc})" if str(exc) else ""
         raise KeyboardInterrupt(f"interrupted{why}: run the same command with hydra.run.dir={run_dir} "
                                 "to resume") from None
-    except (UserError, DivergedError) as exc:
+    except (UserError, DivergedError, OSError) as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and goes on with the others
         fail(exc)  # here, before Hydra adds its own report of the failed job
@@ -413,7 +416,8 @@ def fail(exc: BaseException) -> NoReturn:
     elif isinstance(exc, (FileExistsError, NotADirectoryError)):
         exc = UserError(f"{exc.filename} exists and is not a folder; choose another run folder (hydra.run.dir)")
     elif isinstance(exc, OSError):
-        exc = UserError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        exc = (write_error(exc.filename, exc) if exc.filename else None) or UserError(
+            f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     print(f"error: {one_line(exc)}", file=sys.stderr)
     sys.exit(3 if isinstance(exc, DivergedError) else 2)
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from vidpred import __version__
 from vidpred.errors import UserError
-from vidpred.io import write_json
+from vidpred.io import write_json, writing
 
 LOCK = ".lock"
 METRICS = "metrics.json"
@@ -145,9 +145,10 @@ def locked(run_dir: Path, tries: int = 3) -> Iterator[None]:
     """Check ``run_dir`` (:func:`check_folder`), then hold ``<run_dir>/.lock`` exclusively: another
     live holder is a :class:`RunFolderBusy` error. A folder taken for the first time gets the marker."""
     check_folder(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     path = run_dir / LOCK
-    fd = _open_new(path, os.O_RDWR | os.O_CREAT)
+    with writing(path):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = _open_new(path, os.O_RDWR | os.O_CREAT)
     try:
         for attempt in range(tries):
             try:
@@ -173,7 +174,8 @@ def locked(run_dir: Path, tries: int = 3) -> Iterator[None]:
 @contextlib.contextmanager
 def log_file(run_dir: Path) -> Iterator[None]:
     """Append the log to ``<run_dir>/run.log`` (opened without following a link) inside the block."""
-    fd = _open_new(run_dir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    with writing(run_dir / LOG):
+        fd = _open_new(run_dir / LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
     handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
     root = logging.getLogger()

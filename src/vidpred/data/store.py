@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidpred.errors import DataError, UserError
-from vidpred.io import permit_umask, write_json
+from vidpred.io import permit_umask, write_json, writing
 
 DATA_DIR_ENV = "VIDPRED_DATA_DIR"
 MANIFEST = "manifest.json"
@@ -171,20 +171,21 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     umask's permissions at the end. Links at ``final`` or at the old copy's name are replaced, never
     followed.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
-        yield tmp
-        permit_umask(tmp, directory=True)  # colleagues may share this data
-        old = final.with_name(f".{final.name}.old")
-        _remove(old)
-        if final.is_symlink() or final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        _remove(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with writing(final):  # a full disk or a read-only folder: one line naming it
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        try:
+            yield tmp
+            permit_umask(tmp, directory=True)  # colleagues may share this data
+            old = final.with_name(f".{final.name}.old")
+            _remove(old)
+            if final.is_symlink() or final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)
+            _remove(old)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _remove(path: Path) -> None:

@@ -128,6 +128,25 @@ def test_config_mistakes_are_one_line(tmp_path: Path, capsys, args: list[str], m
     assert_one_line_error(code, err, message)
 
 
+@pytest.mark.parametrize("args, message", [
+    (["layers=9"], "layers must be between 1 and 8, got 9"),
+    (["model.hidden=0"], "model.hidden must be at least 1, got 0"),
+    (["model.patch_size=5"], "model.patch_size=5 must divide the frame size 64x64"),
+    (["trainer.precision=8"], "unknown trainer.precision 8"),
+    (["optim.lr=inf"], "optim.lr must be a finite number, got inf"),
+    (["optim.lr=nan"], "optim.lr must be a finite number, got nan"),
+    (["loss=adversarial", "loss.lr=-inf"], "loss.lr must be a finite number, got -inf"),
+    (["metrics.lpips=true", "data.size=16"], "metrics.lpips=true needs frames of at least 31 x 31"),
+])
+def test_every_setting_is_checked_before_any_data_is_read(tmp_path: Path, capsys, args: list[str],
+                                                          message: str) -> None:
+    # no data at all: a mistake found only after reading the data would be reported as missing data
+    code, _, err = run_cli(capsys, "model=convlstm", "data=videos", f"paths.data_dir={tmp_path / 'no_data'}", *args,
+                           f"hydra.run.dir={tmp_path / 'run'}")
+    assert_one_line_error(code, err, message)
+    assert not (tmp_path / "no_data").exists()
+
+
 def test_a_run_folder_that_is_a_file_is_one_line(tmp_path: Path, capsys) -> None:
     target = tmp_path / "taken"
     target.write_text("not a folder")

@@ -38,17 +38,21 @@ import vidpred  # noqa: E402
 from vidpred import config, distributed, rundir  # noqa: E402
 from vidpred.distributed import SINGLE, World  # noqa: E402
 from vidpred.data import DataSplits, build_data  # noqa: E402
+from vidpred.data import DataFamily  # noqa: E402
+from vidpred.data import family as data_family  # noqa: E402
+from vidpred.data.base import Geometry  # noqa: E402
 from vidpred.errors import ConfigError, DivergedError, UserError, debug_enabled, one_line, require  # noqa: E402
 from vidpred.io import WriteError, atomic_path, write_error, write_json  # noqa: E402
 from vidpred.loggers import NullLogger, build_logger  # noqa: E402
-from vidpred.models import build_model, count_parameters  # noqa: E402
+from vidpred.models import Forecaster, build_model, count_parameters  # noqa: E402
 from vidpred.plots import save_samples  # noqa: E402
 from vidpred.registry import call_with_config  # noqa: E402
 from vidpred.seeding import seed_everything  # noqa: E402
-from vidpred.training import checkpoint  # noqa: E402
+from vidpred.training import checkpoint, memory  # noqa: E402
 from vidpred.training.precision import Precision, resolve_device  # noqa: E402
 from vidpred.training.objectives import LossConfig  # noqa: E402
-from vidpred.training.trainer import LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig  # noqa: E402
+from vidpred.training.trainer import (LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig,  # noqa: E402
+                                      check_global_batch)
 
 log = logging.getLogger("vidpred")
 
@@ -107,6 +111,8 @@ class Experiment:
 
 def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, callbacks: Sequence[Any],
                      settings: dict[str, Any], world: World = SINGLE) -> Experiment:
+    # Every setting is checked, and the memory the run needs compared with the memory there is,
+    # before any data is read or generated: a mistake costs seconds, not a data set's building.
     require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
     require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     require(isinstance(cfg.evaluate, bool), f"evaluate must be true or false, got {cfg.evaluate!r}")
@@ -118,35 +124,90 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
     optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
     loader = call_with_config(LoaderConfig, {k: plain["data"][k] for k in LOADER_KEYS}, prefix="data")
+    check_global_batch(loader.batch_size, world)
+    loss = call_with_config(LossConfig, plain["loss"], prefix="loss")
+    metrics = call_with_config(MetricsConfig, plain["metrics"], prefix="metrics")
+    family, geometry, probe = plan_experiment(cfg, plain)
+    precision = Precision.create(cfg.trainer.precision, device, family.kind)
+    data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
+    model_params = {k: v for k, v in plain["model"].items() if k != "name"}
+    if probe is not None:
+        check_settings(cfg.data.name, family.kind, geometry.frame_shape or (1,), probe, loss, metrics)
+        check_memory(memory_need(probe, geometry, data_params, loader, loss), device)
 
     tick = time.perf_counter()
-    data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
     data = build_data(cfg.data.name, data_params, plain["paths"]["data_dir"])
     log.info("data %s: %d train / %d val / %d test items of shape %s (%.1f s)", data.name,
              len(data.train), len(data.val), len(data.test), (data.length, *data.frame_shape),
              time.perf_counter() - tick)
-    model_params = {k: v for k, v in plain["model"].items() if k != "name"}
+    with torch.device("meta"):
+        probe = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
+    check_settings(data.name, data.kind, data.frame_shape, probe, loss, metrics)
+    if geometry.held_items is None or geometry.frame_shape != data.frame_shape:  # now known: check again (the
+        # items are in memory already, so the memory available has shrunk by them)
+        check_memory(memory_need(probe, Geometry(data.frame_shape, 0, len(data.train)),
+                                 {"context": data.context, "horizon": data.horizon}, loader, loss), device)
     model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
-    precision = Precision.create(cfg.trainer.precision, device, data.kind)
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks,
-                      settings=settings, world=world, loss=call_with_config(LossConfig, plain["loss"], prefix="loss"),
-                      lpips=build_lpips(call_with_config(MetricsConfig, plain["metrics"], prefix="metrics"),
-                                        data, plain["paths"]["data_dir"], device))
+                      settings=settings, world=world, loss=loss,
+                      lpips=build_lpips(metrics, plain["paths"]["data_dir"], device))
     choices = {"model": cfg.model.name, "data": cfg.data.name, "layers": cfg.layers, "seed": cfg.seed,
                "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision), "loss": cfg.loss.name}
     return Experiment(data, trainer, trainer_config, choices)
 
 
-def build_lpips(metrics: MetricsConfig, data: DataSplits, data_dir: str, device: torch.device) -> torch.nn.Module | None:
-    """The LPIPS network when ``metrics.lpips`` is on: video frames of at least its minimum size."""
+def check_settings(data_name: str, kind: str, frame_shape: tuple[int, ...], model: Forecaster, loss: LossConfig,
+                   metrics: MetricsConfig) -> None:
+    """The settings that depend on the data's kind and frame size: LPIPS and the adversarial loss."""
+    if loss.adversarial and model.trainable:
+        require(kind == "video", f"loss=adversarial judges video frames; data={data_name} holds sequences")
+    if metrics.lpips:
+        from vidpred import lpips
+
+        require(kind == "video", f"metrics.lpips=true scores video frames; data={data_name} holds sequences")
+        require(min(frame_shape[-2:]) >= lpips.MIN_SIZE,
+                f"metrics.lpips=true needs frames of at least {lpips.MIN_SIZE} x {lpips.MIN_SIZE} pixels (AlexNet's "
+                f"strides); data={data_name} has {frame_shape[-2]} x {frame_shape[-1]}")
+
+
+def plan_experiment(cfg: DictConfig, plain: dict[str, Any]) -> tuple[DataFamily, Geometry, Forecaster | None]:
+    """The data set's family and what its settings ask for, and the model built on PyTorch's meta
+    device (every key checked, nothing allocated); None where the frame shape waits for the files."""
+    family = data_family(cfg.data.name)
+    geometry = family.plan({k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)})
+    if geometry.frame_shape is None and family.kind != "sequence":  # the LSTMs do not depend on D
+        return family, geometry, None
+    with torch.device("meta"):
+        probe = build_model(cfg.model.name, family.kind, geometry.frame_shape or (1,),
+                            {k: v for k, v in plain["model"].items() if k != "name"})
+    return family, geometry, probe
+
+
+def memory_need(model: Forecaster, geometry: Geometry, data_params: dict[str, Any], loader: LoaderConfig,
+                loss: LossConfig) -> memory.Need | None:
+    """The memory a run needs (vidpred.training.memory); parts the geometry does not know yet count
+    as nothing. None when the lengths are not numbers (the data set's builder names them)."""
+    try:
+        context, horizon = int(data_params["context"]), int(data_params["horizon"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return memory.estimate(memory.item_floats(context + horizon, geometry.frame_shape or (1,)),
+                           geometry.held_items or 0, count_parameters(model), model.trainable,
+                           model.memory_bytes(loader.batch_size, context, horizon, geometry.train_items),
+                           loader.batch_size, loader.num_workers, loss.adversarial)
+
+
+def check_memory(need: memory.Need | None, device: torch.device) -> None:
+    if need is not None:
+        memory.check(need, device, memory.hint(need))
+
+
+def build_lpips(metrics: MetricsConfig, data_dir: str, device: torch.device) -> torch.nn.Module | None:
+    """The LPIPS network when ``metrics.lpips`` is on (its settings checked by :func:`check_settings`)."""
     if not metrics.lpips:
         return None
     from vidpred import lpips
 
-    require(data.kind == "video", f"metrics.lpips=true scores video frames; data={data.name} holds sequences")
-    require(min(data.frame_shape[-2:]) >= lpips.MIN_SIZE,
-            f"metrics.lpips=true needs frames of at least {lpips.MIN_SIZE} x {lpips.MIN_SIZE} pixels (AlexNet's "
-            f"strides); data={data.name} has {data.frame_shape[-2]} x {data.frame_shape[-1]}")
     return lpips.load_lpips(lpips.weights_folder(data_dir, metrics.lpips_weights), device)
 
 

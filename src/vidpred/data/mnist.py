@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from vidpred.data.base import DataSplits, check_horizon, check_sizes, item_rng
+from vidpred.data.base import DataSplits, Geometry, check_horizon, check_sizes, item_rng
 from vidpred.data.download import Remote, fetch
 from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from vidpred.data.registry import DataFamily
@@ -332,4 +332,6 @@ def verify(data_dir: str | os.PathLike[str]) -> list[str]:
 
 
 FAMILY = DataFamily(name=NAME, kind="video", build=build_mnist, download=download, prepare=prepare,
+                    # sequences are drawn on the fly (the standard test set is memory-mapped)
+                    geometry=lambda p: Geometry((1, FRAME, FRAME), held_items=0, train_items=int(p["train_size"])),
                     verify=verify)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidpred.data.base import DataSplits, Kind
+from vidpred.data.base import DataSplits, Geometry, Kind
 from vidpred.errors import ConfigError
 from vidpred.registry import call_with_config
 
@@ -29,6 +29,8 @@ class DataFamily:
     ``build(**config keys)`` returns the splits; a family that reads files also receives
     ``data_dir`` (``paths.data_dir``). ``download(data_dir, mirror)``, ``prepare(src, data_dir,
     **options)`` and ``verify(data_dir, **options)`` return one line per thing done or checked.
+    ``geometry(config keys)`` says what the settings ask for before anything is read or generated
+    (a run checks the model and the memory needed with it first).
     """
 
     name: str
@@ -37,6 +39,15 @@ class DataFamily:
     download: Callable[..., list[str]] | None = None
     prepare: Callable[..., list[str]] | None = None
     verify: Callable[..., list[str]] | None = None
+    geometry: Callable[[dict[str, Any]], Geometry] | None = None
+
+    def plan(self, params: dict[str, Any]) -> Geometry:
+        """:attr:`geometry` of ``params``; unknown where the family cannot tell, or a value is of the
+        wrong type (the builder names it)."""
+        try:
+            return self.geometry(params) if self.geometry else Geometry()
+        except (TypeError, ValueError, KeyError):
+            return Geometry()
 
     @property
     def reads_files(self) -> bool:

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vidpred.data.base import ArrayDataset, DataSplits, cap_evenly, check_horizon
+from vidpred.data.base import ArrayDataset, DataSplits, Geometry, cap_evenly, check_horizon
 from vidpred.data.registry import DataFamily
 from vidpred.data.store import atomic_dir, dataset_dir, missing, read_manifest, sha256_file, write_manifest
 from vidpred.errors import ConfigError, DataError, require
@@ -389,4 +389,5 @@ def verify(data_dir: str | os.PathLike[str], set: str | None = None) -> list[str
     return lines
 
 
-FAMILY = DataFamily(name=NAME, kind="sequence", build=build_series, prepare=prepare, verify=verify)
+FAMILY = DataFamily(name=NAME, kind="sequence", build=build_series, prepare=prepare, verify=verify,
+                    geometry=lambda p: Geometry((len(p["columns"]),) if p.get("columns") else None))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidpred.data.base import DataSplits
+from vidpred.data.base import DataSplits, Geometry
 from vidpred.data.registry import DataFamily
 from vidpred.data.series import Series, build_windows, csv_files, read_series
 from vidpred.data.store import dataset_dir, missing, write_folder
@@ -173,4 +173,5 @@ def verify(data_dir: str | os.PathLike[str]) -> list[str]:
 
 
 FAMILY = DataFamily(name=NAME, kind="sequence", build=build_stocks, download=download, prepare=prepare,
+                    geometry=lambda p: Geometry((1,)),  # the windows in memory: as many as the files give
                     verify=verify)

@@ -166,6 +166,11 @@ class BatchPlan:
             yield (share, len(batch), False) if share else ([int(batch[0])], len(batch), True)
 
 
+def check_global_batch(batch_size: int, world: World) -> None:
+    require(batch_size % world.size == 0, f"data.batch_size={batch_size} must divide by the {world.size} processes "
+                                          "(it is the global batch, shared out among them)")
+
+
 def batch_limit(total: int, limit: float) -> int:
     """Lightning's convention: a float in (0, 1] is a fraction of the batches, else a count."""
     if isinstance(limit, float) and limit <= 1.0:
@@ -179,9 +184,7 @@ class Trainer:
                  callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None,
                  world: World = SINGLE, lpips: torch.nn.Module | None = None,
                  loss: LossConfig | None = None) -> None:
-        require(loader.batch_size % world.size == 0,
-                f"data.batch_size={loader.batch_size} must divide by the {world.size} processes (it is the "
-                "global batch, shared out among them)")
+        check_global_batch(loader.batch_size, world)
         self.device = precision.device
         self.model = accelerate(model.to(self.device), self.device, video=data.kind == "video",
                                 channels_last=config.channels_last, compile_model=config.compile)

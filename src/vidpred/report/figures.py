@@ -1,12 +1,17 @@
 """The report's figures (PNG), one per data set: training loss curves (the study's Figures 4 and 9),
 test MSE per predicted step (Figures 5 and 10) and sample predictions per layer count (Figures
-6-8 and 11-16, assembled from the runs' own ``samples/`` images)."""
+6-8 and 11-16, assembled from the runs' own ``samples/`` images).
+
+Values that are not finite, or too large for a log axis (a diverging run can write 1e308), are left
+out of the curves; each figure says below it what it left out, and so does ``notes``.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -15,10 +20,26 @@ import matplotlib.image as mpimg  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from vidpred.plots import save_figure  # noqa: E402
 from vidpred.report.collect import RunRecord, as_mapping, dedupe_baselines  # noqa: E402
 from vidpred.report.study import BASELINES  # noqa: E402
+
+
+#: The largest value drawn: beyond float32's range no float32 model's error can be a measurement,
+#: and matplotlib's log axes overflow on values near float64's.
+PLOTTABLE = float(np.finfo(np.float32).max)
+
+
+def plottable(values: np.ndarray) -> np.ndarray:
+    """Which values a log-scale curve can show."""
+    return np.isfinite(values) & (np.abs(values) <= PLOTTABLE)
+
+
+def _note_below(fig: plt.Figure, notes: Sequence[str]) -> None:
+    if notes:
+        fig.text(0.01, -0.02, "\n".join(notes), fontsize=7, va="top", ha="left", wrap=True)
 
 
 def _label(run: RunRecord) -> str:
@@ -51,7 +72,11 @@ def _save_log_plot(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, titl
     return path
 
 
-def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
+def _numbers(column: Any) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+
+def loss_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
     """Per data set: training loss against step (solid) and validation MSE per epoch (dots)."""
     written = []
     for data, group in _by_data(runs).items():
@@ -63,32 +88,55 @@ def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
         colors = _colors([_label(run) for run, _ in curves])
         fig, ax = plt.subplots(figsize=(7, 4.2))
         labelled: set[str] = set()
+        left_out = []
         for run, history in curves:
             label = _label(run)
-            train = history[history["train_loss"].notna()]
-            ax.plot(train["step"], train["train_loss"], color=colors[label], linewidth=1.2,
-                    label=None if label in labelled else label)
-            if "val_mse" in history:
-                val = history[history["val_mse"].notna()]
-                ax.plot(val["step"], val["val_mse"], "o", color=colors[label], markersize=3)
+            dropped = 0
+            for column, style in (("train_loss", {"linewidth": 1.2}), ("val_mse", {"marker": "o", "markersize": 3,
+                                                                                  "linestyle": "none"})):
+                if column not in history:
+                    continue
+                values, steps = _numbers(history[column]), _numbers(history["step"])
+                present = ~np.isnan(values)
+                keep = present & plottable(values)
+                dropped += int((present & ~keep).sum())
+                ax.plot(steps[keep], values[keep], color=colors[label],
+                        label=None if label in labelled or column != "train_loss" else label, **style)
             labelled.add(label)
+            if dropped:
+                left_out.append(f"{label} ({run.path.name}): {dropped} value(s) left out, not finite or above "
+                                f"{PLOTTABLE:.1e}")
+        _note_below(fig, left_out)
         written.append(_save_log_plot(fig, ax, "training step", "MSE (line: train loss, dots: validation)",
                                       f"training on {data}", folder / f"loss_{data}.png"))
+        if notes is not None:
+            notes += [f"loss_{data}.png: {line}" for line in left_out]
     return written
 
 
-def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Per data set: test MSE of each predicted step, averaged over the seeds of each model."""
+def per_step_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
+    """Per data set: test MSE of each predicted step, averaged over the seeds of each model. A run
+    whose curve holds a value that is not finite or too large to draw is left out, and said so."""
     written = []
     for data, group in _by_data(runs).items():
         curves: dict[str, list[list[float]]] = defaultdict(list)
+        left_out = []
         for run in group:
             steps = as_mapping(run.metrics.get("test")).get("mse_per_step")
-            if steps:
-                curves[_label(run)].append([np.nan if v is None else float(v) for v in steps])
+            if not steps:
+                continue
+            values = np.array([np.nan if not isinstance(v, (int, float)) else float(v) for v in steps])
+            if plottable(values).all():
+                curves[_label(run)].append(list(values))
+            else:
+                left_out.append(f"{_label(run)} ({run.path.name}) left out: its test mse_per_step holds "
+                                f"{', '.join(sorted({_shown(v) for v in values[~plottable(values)]}))}")
+        if notes is not None:
+            notes += [f"per_step_{data}.png: {line}" for line in left_out]
         if not curves:
             continue
         fig, ax = plt.subplots(figsize=(7, 4.2))
+        _note_below(fig, left_out)
         colors = _colors(list(curves))
         for label, values in sorted(curves.items()):
             length = min(len(v) for v in values)
@@ -99,6 +147,10 @@ def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
         written.append(_save_log_plot(fig, ax, "predicted step", "test MSE",
                                       f"test error per predicted step, {data}", folder / f"per_step_{data}.png"))
     return written
+
+
+def _shown(value: float) -> str:
+    return "nan" if np.isnan(value) else ("inf" if value == np.inf else ("-inf" if value == -np.inf else f"{value:.3g}"))
 
 
 def sample_panels(runs: Sequence[RunRecord], folder: Path) -> list[Path]:

@@ -472,6 +472,14 @@ def fail(exc: BaseException) -> NoReturn:
 
     if debug_enabled():
         raise exc
+    world = distributed.from_environment()
+    if world.active and world.main:
+        distributed.main_rank_failed()
+    elif world.active:  # rank 0 says it, once for the run, unless it is gone
+        if not distributed.failure_reported():
+            distributed.report_failure(one_line(exc))
+        if distributed.failure_reported():
+            sys.exit(3 if isinstance(exc, DivergedError) else 2)
     if isinstance(exc, (HydraException, OmegaConfBaseException)):
         exc = config.config_error(exc, sys.argv[1:])
     elif isinstance(exc, (FileExistsError, NotADirectoryError)):

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from vidpred import stop
 from vidpred.data.base import ArrayDataset, DataSplits
-from vidpred.distributed import SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss, sum_
+from vidpred.distributed import (SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss, lost_ranks,
+                                 sum_)
 from vidpred.errors import DivergedError, UserError, require
 from vidpred.io import atomic_path, write_csv
 from vidpred.metrics import make_accumulator
@@ -492,8 +493,11 @@ class Trainer:
             if not self.world.active or (peer is None and not is_peer_loss(exc)):
                 raise
             self._save_after_peer_loss()
-            raise RankFailed(f"{peer or 'another process stopped without a word (killed?)'}; the run stopped "
-                             "here and continues from its last.pt when started again") from exc
+            if peer is None:
+                lost = lost_ranks()
+                peer = (f"{' and '.join(lost)} stopped without a word (killed?)" if lost
+                        else "another process stopped without a word (killed?)")
+            raise RankFailed(f"{peer}; the run stopped here and continues from its last.pt when started again") from exc
         self._notify("on_fit_end")
         return self.summary
 

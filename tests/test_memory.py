@@ -104,8 +104,9 @@ def peak_increase(args: list[str], cwd: Path) -> int:
 
 @pytest.mark.parametrize("overrides", [
     ["data.horizon=1500", "data.train_size=1000", "data.val_size=64", "data.test_size=64", "layers=2"],
-    ["model=convlstm", "data=mnist", "data.train_digits=test", "data.test_source=generated", "data.train_size=16",
-     "data.val_size=4", "data.test_size=4", "data.num_workers=0", "model.hidden=16", "layers=2", "data.horizon=20"],
+    pytest.param(["model=convlstm", "data=mnist", "data.train_digits=test", "data.test_source=generated",
+                  "data.train_size=16", "data.val_size=4", "data.test_size=4", "data.num_workers=0",
+                  "model.hidden=16", "layers=2", "data.horizon=20"], marks=pytest.mark.slow),
 ])
 def test_the_estimate_bounds_the_peak_memory_of_a_real_run(tmp_path: Path, overrides: list[str]) -> None:
     if "data=mnist" in overrides:
@@ -114,4 +115,6 @@ def test_the_estimate_bounds_the_peak_memory_of_a_real_run(tmp_path: Path, overr
     need = sum(planned(overrides).on(CPU))
     measured = peak_increase(overrides, tmp_path)
     assert measured > 200e6  # the run's own memory dominates, so the comparison means something
-    assert measured <= need <= 2 * measured, (measured, need)
+    # never below what the run takes; above it by the allowance for the libraries and the upper
+    # estimate of a step (the convolutions' own buffers vary with the algorithms chosen)
+    assert measured <= need <= 3 * measured, (measured, need)

@@ -119,9 +119,8 @@ def stop_and_resume(tmp_path: Path, reference: tuple[dict, float], sig: signal.S
 
 
 @pytest.mark.parametrize("sig, group, workers, early", [
-    (signal.SIGTERM, False, 0, False),
-    (signal.SIGINT, True, 2, False),
-    (signal.SIGTERM, True, 2, True),
+    (signal.SIGTERM, False, 0, True),   # the process alone, from start-up on
+    (signal.SIGINT, True, 2, False),    # its group, loader workers included, while it trains
 ])
 def test_a_signal_at_a_random_moment_stops_and_the_rerun_matches(tmp_path: Path, reference: tuple[dict, float],
                                                                   sig: signal.Signals, group: bool, workers: int,

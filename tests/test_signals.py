@@ -158,3 +158,45 @@ def test_a_second_signal_ends_the_process_at_once_and_a_forwarded_one_does_not()
     assert proc.returncode == 130 and "Traceback" not in err, err
     assert lines[0].startswith("SIGINT: stopping after the current step") and len(lines) == 2, err
     assert lines[1].startswith("interrupted (SIGINT again): stopped at once"), err
+
+
+@pytest.mark.parametrize("limits", [["trainer.max_epochs=2"], ["trainer.max_epochs=2", "trainer.max_steps=6"]])
+def test_a_stop_during_validation_saves_before_it_and_the_resume_validates(tmp_path: Path, limits: list[str],
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The request arrives while the first validation runs (here: from inside it, in-process): the run
+    stops between two validation batches with last.pt from before the validation, and the resume
+    validates first; with max_steps the validation comes after a mid-epoch stop, which the
+    checkpoint must remember."""
+    from conftest import compose_config
+    from vidpred import stop
+    from vidpred.metrics import MetricAccumulator
+    from vidpred.run import run_experiment
+    from vidpred.training import trainer as trainer_module
+
+    args = ["data.train_size=160", "data.val_size=48", "data.test_size=16", "data.batch_size=16", "model.hidden=8",
+            "trainer.progress=off", "trainer.log_every_n_steps=2", *limits]
+    torch.set_num_threads(1)
+    straight = run_experiment(compose_config(args), tmp_path / "straight")
+
+    class Interrupting(MetricAccumulator):
+        def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
+            super().update(prediction, target)
+            stop.request()  # as SIGTERM would, after the first validation batch
+
+    monkeypatch.setattr(trainer_module, "make_accumulator", lambda kind, lpips=None: Interrupting())
+    try:
+        with pytest.raises(stop.StopRequested, match="SIGTERM: saved .* at step "):
+            run_experiment(compose_config(args), tmp_path / "run")
+    finally:
+        stop.reset()
+    monkeypatch.undo()
+    state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
+    assert state["validation_due"] and state["summary"]["best_val_mse"] is None  # saved before the validation
+    assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    resumed = run_experiment(compose_config(args), tmp_path / "run")
+    assert resumed["train"]["resumed_from_step"] == state["summary"]["steps"] > 0
+    assert resumed["test"] == straight["test"] and resumed["val"] == straight["val"]
+    history = [[line.rsplit(",", 1)[0] for line in (tmp_path / run / "history.csv").read_text().splitlines()]
+               for run in ("run", "straight")]  # without the time column
+    assert history[0] == history[1]
+    assert sum(bool(line.split(",")[3]) for line in history[0][1:]) == (1 if "max_steps" in str(limits) else 2)

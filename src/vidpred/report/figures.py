@@ -100,7 +100,8 @@ def loss_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None
                 present = ~np.isnan(values)
                 keep = present & plottable(values)
                 dropped += int((present & ~keep).sum())
-                ax.plot(steps[keep], values[keep], color=colors[label],
+                shown = np.where(keep, values, np.nan)[present]  # a left-out point is a gap in the line
+                ax.plot(steps[present], shown, color=colors[label],
                         label=None if label in labelled or column != "train_loss" else label, **style)
             labelled.add(label)
             if dropped:

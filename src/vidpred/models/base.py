@@ -35,6 +35,12 @@ class Forecaster(nn.Module):
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         """Closed-form fitting on the training split (a no-op for most models)."""
 
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        """An upper estimate of the memory one training step keeps for its backward pass (for a
+        baseline: what :meth:`fit` holds), beyond the weights. A run compares it with the memory
+        available before it builds anything (``train_items``: ``None`` when not known yet)."""
+        return 0
+
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError

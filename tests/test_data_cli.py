@@ -59,6 +59,41 @@ def test_dropped_connection_resumes_with_a_range_request(tmp_path: Path) -> None
     assert path.read_bytes() == body and files_under(tmp_path) == ["big.bin"]
 
 
+def test_a_download_never_writes_through_a_planted_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.bin.part").symlink_to(victim)  # a resumed download appends to its .part
+    with serve() as server:
+        server.files["/f.bin"] = b"x" * 1000
+        with pytest.raises(DataError, match="f.bin.part is a symbolic link"):
+            fetch(Remote(f"{server.url}/f.bin", "f.bin", 1000), tmp_path / "data", quiet=True)
+    assert victim.read_bytes() == b"precious"
+
+
+def test_prepare_never_writes_through_a_planted_link(tmp_path: Path, capsys) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    data = tmp_path / "data"
+    data.mkdir()
+    # a data set written file by file (stocks): a linked folder is refused
+    (data / "stocks").symlink_to(victim, target_is_directory=True)
+    code, _, err = cli(capsys, "prepare", "stocks", "--src", fabricate_stocks(tmp_path / "raw", days=300),
+                       "--data-dir", data)
+    assert_one_line_error(code, err, f"{data / 'stocks'} is a symbolic link", "never writes through a link")
+    # a data set written as a whole folder (series, kth, bair, videos) replaces the link, and so does
+    # the link at the old copy's name
+    (data / "series").symlink_to(victim, target_is_directory=True)
+    (data / ".series.old").symlink_to(victim, target_is_directory=True)
+    code, _, err = cli(capsys, "prepare", "series", "--src", tmp_path / "raw" / "stocks" / "GOOGL.csv",
+                       "--data-dir", data)
+    assert code == 0, err
+    assert not (data / "series").is_symlink() and (data / "series" / "GOOGL.csv").is_file()
+    assert sorted(p.name for p in data.iterdir()) == ["series", "stocks"]
+    assert [p.name for p in victim.iterdir()] == ["keep.txt"] and (victim / "keep.txt").read_text() == "precious"
+
+
 def test_http_error_and_unreachable_host(tmp_path: Path) -> None:
     with serve() as server:
         with pytest.raises(DataError, match="HTTP 404"):

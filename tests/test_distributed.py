@@ -145,12 +145,12 @@ def test_a_stopped_or_broken_run_resumes_to_the_uninterrupted_result(tmp_path: P
     proc = torchrun([*LONGER, f"hydra.run.dir={run_dir}"], tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if how == "sigterm":
         _, err = stop_after_training_started(run_dir, proc, lambda p: p.send_signal(signal.SIGTERM))
-        assert "interrupted: run the same command with hydra.run.dir=" in err
+        assert "interrupted (SIGTERM: saved " in err and ": run the same command with hydra.run.dir=" in err, err
         assert metrics(run_dir)["error"].startswith("interrupted")
     else:
         _, err = stop_after_training_started(run_dir, proc, kill_rank_1)
-        assert "error: another process stopped without a word (killed?)" in err
-        assert metrics(run_dir)["error"].startswith("another process stopped without a word")
+        assert "error: rank 1 (pid " in err and "stopped without a word (killed?)" in err, err
+        assert metrics(run_dir)["error"].startswith("rank 1 (pid ")
     assert metrics(run_dir)["status"] == "failed" and (run_dir / "checkpoints" / "last.pt").is_file()
     done = torchrun([*LONGER, f"hydra.run.dir={run_dir}"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -158,6 +158,17 @@ def test_a_stopped_or_broken_run_resumes_to_the_uninterrupted_result(tmp_path: P
     assert resumed["train"]["resumed_from_step"] > 0
     assert resumed["test"]["mse_per_step"] == reference["test"]["mse_per_step"]
     assert history(run_dir) == history(straight)
+
+
+def test_a_mistake_on_every_rank_is_one_line_once_before_any_data(tmp_path: Path) -> None:
+    done = torchrun([*TINY, "data.batch_size=33", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert done.returncode != 0
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error")]
+    # torchrun then adds its own report of the failed processes; vidpred's part is this one line
+    assert errors == ["error: data.batch_size=33 must divide by the 2 processes (it is the global batch, shared "
+                      "out among them)"], done.stderr
+    assert "data sins:" not in done.stdout  # refused before the data was generated
+    assert metrics(tmp_path / "run")["status"] == "failed"
 
 
 def test_batch_plans_share_out_the_single_process_batches() -> None:

@@ -60,3 +60,24 @@ def test_model_x_data_runs_a_training_step(model: str, data: str, data_root: Pat
     if MODELS[model].trainable:
         assert results["train"]["steps"] == 2
     assert (tmp_path / "metrics.json").is_file() and (tmp_path / "checkpoints" / "last.pt").is_file()
+
+
+@pytest.mark.parametrize("data", DATA_IN_CONF)
+def test_every_data_set_declares_what_its_settings_ask_for(data: str, data_root: Path) -> None:
+    """The geometry a run checks before it reads or generates anything is the data it then builds."""
+    from vidpred.config import to_plain
+    from vidpred.data import build_data
+    from vidpred.data.base import ArrayDataset
+
+    cfg = compose_config([f"data={data}", f"paths.data_dir={data_root}"])
+    cfg = compose_config([f"data={data}", f"paths.data_dir={data_root}",
+                          *(f"data.{k}={n}" for k, n in (("train_size", 16), ("val_size", 8), ("test_size", 8))
+                            if k in cfg.data)])
+    params = {k: v for k, v in to_plain(cfg.data).items() if k not in ("name", "batch_size", "num_workers")}
+    geometry = family(data).plan(params)
+    built = build_data(data, params, data_root)
+    assert geometry.frame_shape in (None, built.frame_shape)
+    assert geometry.frame_shape is not None or built.kind == "sequence"  # video models need it beforehand
+    held = sum(len(s) for s in (built.train, built.val, built.test) if isinstance(s, ArrayDataset))
+    assert geometry.held_items in (None, held)
+    assert geometry.train_items in (None, len(built.train))

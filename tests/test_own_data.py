@@ -240,3 +240,32 @@ def test_a_sweep_over_generated_and_file_data_takes_one_data_folder(tmp_path: Pa
     assert done.returncode == 0, done.stderr[-2000:]
     statuses = {p.parent.name: json.loads(p.read_text())["status"] for p in (tmp_path / "sweep").glob("*/metrics.json")}
     assert statuses == {"0_last_sins_l1_s0": "completed", "1_last_stocks_l1_s0": "completed"}
+
+
+def test_a_truncated_video_whose_index_is_at_the_front_is_listed_not_taken_whole(tmp_path: Path, capsys) -> None:
+    """A cut mp4 with its index (moov) at the front decodes frame after frame until the data ends,
+    without an error: it is skipped with the frame counts, not kept as a shorter clip."""
+    import av
+
+    from media_fabricate import square_scene
+
+    src = tmp_path / "clips"
+    src.mkdir()
+    for name, options in (("whole.mp4", {}), ("cut.mp4", {"movflags": "faststart"})):
+        with av.open(str(src / name), "w", options=options) as container:
+            stream = container.add_stream("mpeg4", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+            for image in square_scene(40):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+            container.mux(stream.encode())
+    data = (src / "cut.mp4").read_bytes()
+    (src / "cut.mp4").write_bytes(data[: len(data) * 8 // 10])
+    code, out, err = cli(capsys, "prepare", "videos", "--src", src, "--data-dir", tmp_path / "data")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "data" / "videos" / "manifest.json").read_text())
+    assert [clip["file"] for clip in manifest["clips"]] == ["whole.mp4"] and manifest["clips"][0]["frames"] == 40
+    (skipped,) = manifest["skipped"]
+    assert skipped.startswith(f"{src / 'cut.mp4'}: truncated: ") and "of the 40 frames its index lists" in skipped
+    decoded = int(skipped.split("truncated: ")[1].split()[0])
+    assert 0 < decoded < 40
+    assert f"skipped {skipped}" in out

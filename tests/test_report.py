@@ -32,6 +32,7 @@ def make_run(folder: Path, model: str, data: str, layers: int, seed: int, mse: f
              hydra: bool = True, metrics: bool = True, horizon: int = 4) -> Path:
     """A run folder as run.py and Hydra leave it."""
     folder.mkdir(parents=True)
+    (folder / rundir.MARKER).write_text("{}")
     if hydra:
         (folder / ".hydra").mkdir()
         config = {"model": {"name": model, "layers": "${layers}"}, "data": {"name": data},
@@ -276,3 +277,67 @@ def test_pivot_without_layers_counts_a_baseline_once(runs_root: Path, tmp_path: 
     pivot = pd.read_csv(out / "pivot.csv")
     last = pivot[(pivot["model"] == "last") & (pivot["data"] == "sins")]
     assert list(last["n"]) == [1] and list(last["mean"]) == [0.2]
+
+
+def test_huge_and_non_finite_values_are_shown_as_such_and_left_out_of_figures(tmp_path: Path, capsys,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A diverging run can write 1e308; JSON writers write Infinity and NaN, vidpred writes null for a
+    value that is not finite. Tables show each as what it is, completed runs count as completed
+    everywhere, figures leave the curves out and say so, and report.md is written."""
+    from vidpred.report import figures
+    from vidpred.report.__main__ import main
+
+    root = tmp_path / "runs"
+    make_run(root / "finite", "lstm", "sins", 1, 0, 4e-4)
+    for name, value in (("huge", 1e308), ("inf", float("inf")), ("nan", float("nan")), ("null", None)):
+        folder = make_run(root / name, "lstm", "sins", 2 if name != "huge" else 1, 1, 1.0)
+        metrics = json.loads((folder / "metrics.json").read_text())
+        metrics["test"]["mse"] = value
+        metrics["test"]["mse_per_step"][-1] = value
+        (folder / "metrics.json").write_text(json.dumps(metrics))  # Python writes Infinity and NaN
+    make_run(root / "huge2", "lstm", "sins", 1, 2, 1.0)
+    metrics = json.loads((root / "huge2" / "metrics.json").read_text())
+    metrics["test"]["mse"] = 1e308  # two of them: their mean must not overflow
+    (root / "huge2" / "metrics.json").write_text(json.dumps(metrics))
+    drawn = {}
+
+    def keep(fig, path: Path) -> Path:  # noqa: ANN001
+        drawn[path.name] = fig
+        return path
+    monkeypatch.setattr(figures, "save_figure", keep)
+    main([str(root), "--out", str(tmp_path / "report")])
+    assert "6 runs (0 not completed)" in capsys.readouterr().out
+    md = (tmp_path / "report" / "report.md").read_text()
+    row = {n: next(line for line in md.splitlines() if line.startswith(f"| LSTM, {n} layer")) for n in (1, 2)}
+    assert "| 6.667e+307 ± 5.8e+307 (n=3) | 4.950e-04 | inf |" in row[1]  # 4e-4, 1e308, 1e308
+    assert "| inf, nan (n=3) | 6.298e-04 | — |" in row[2]  # inf; NaN and null read as nan
+    assert "None: every run completed." in md
+    table = pd.read_csv(tmp_path / "report" / "table1.csv")
+    two = table[(table["layers"] == 2) & (table["data"] == "sins")].iloc[0]
+    assert two["n"] == 0 and two["not_finite"] == 3 and two["not_completed"] == 0
+    # the per-step figure: only the curves that can be drawn, and a note naming the others
+    ax = drawn["per_step_sins.png"].axes[0]
+    assert ax.get_yscale() == "log" and ax.get_xlabel() == "predicted step"
+    curves = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    assert list(curves) == ["lstm l1 (n=2)"]  # the finite run and huge2, whose curve is finite
+    assert np.all(np.isfinite(curves["lstm l1 (n=2)"]))
+    below = drawn["per_step_sins.png"].texts[0].get_text()
+    for name, shown in (("huge", "1e+308"), ("inf", "inf"), ("nan", "nan"), ("null", "nan")):
+        assert f"({name}) left out: its test mse_per_step holds {shown}" in below
+        assert f"per_step_sins.png: lstm l{1 if name == 'huge' else 2} ({name}) left out" in md
+
+
+def test_a_curve_matplotlib_cannot_draw_still_leaves_report_md(tmp_path: Path, capsys,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from vidpred.report import figures
+    from vidpred.report.__main__ import main
+
+    folder = make_run(tmp_path / "runs" / "a", "lstm", "sins", 1, 0, 1e-3)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    metrics["test"]["mse_per_step"] = [1e307] * 4  # a constant 1e307 breaks matplotlib's log axis
+    (folder / "metrics.json").write_text(json.dumps(metrics))
+    monkeypatch.setattr(figures, "PLOTTABLE", float("inf"))  # as if the bound let it through
+    main([str(tmp_path / "runs"), "--out", str(tmp_path / "report")])
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "- note: per step curves: not drawn (OverflowError" in md
+    assert "1.000e-03 (n=1)" in md and "(figures/loss_sins.png)" in md

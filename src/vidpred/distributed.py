@@ -7,19 +7,21 @@ SLURM job with several tasks), found from the environment those set.
 - :func:`start` opens the process group: NCCL on CUDA (one GPU per local rank), Gloo on the CPU.
 - Rank 0 alone writes files and logs; the others print nothing but errors (:func:`quiet_other_ranks`).
 - Everything the ranks must agree on goes through a collective here: the run folder's name
-  (:func:`agree_on_run_stamp`), a stop request and sums of metrics (:func:`sum_`),
+  (:func:`agree_on_run_stamp`), a stop request (:mod:`vidpred.stop`) and sums of metrics (:func:`sum_`),
   and a failing rank's message, left in the rendezvous store (:func:`report_failure`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import socket
-import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -28,6 +30,9 @@ import torch.distributed as dist
 log = logging.getLogger("vidpred")
 
 ERROR_KEY = "vidpred/error"
+RANK_KEY = "vidpred/rank"    # per rank: its pid and host
+ALIVE_KEY = "vidpred/alive"  # per rank: still there after a peer failed
+MAIN_FAILED_KEY = "vidpred/main_failed"  # rank 0 reports a failure itself
 DEFAULT_PORT = 29500
 
 
@@ -102,6 +107,8 @@ def start(world: World) -> bool:
         backend = "gloo"
     dist.init_process_group(backend=backend, rank=world.rank, world_size=world.size,
                             timeout=timedelta(minutes=30))
+    # who is who, so that a rank that vanishes can be named
+    _store().set(f"{RANK_KEY}/{world.rank}", json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
     return True
 
 
@@ -173,14 +180,83 @@ def quiet_other_ranks(world: World) -> None:
             handler.setLevel(logging.ERROR)
 
 
+_reported: list[str] = []  # this rank's failure, once it is in the store
+
+
 def report_failure(message: str) -> None:
-    """Leave this rank's failure in the rendezvous store, where rank 0 reads it for metrics.json."""
+    """Leave this rank's failure in the rendezvous store, where rank 0 reads it for metrics.json and
+    says it (once for the run, not once per rank)."""
     store = _store()
     if store is not None:
         try:
             store.set(ERROR_KEY, f"rank {dist.get_rank()} on {socket.gethostname()}: {message}")
+            _reported.append(message)
         except RuntimeError:  # the store went with rank 0: nothing to tell
             pass
+
+
+def failure_reported() -> bool:
+    """Whether this rank's failure is in the store for a living rank 0 to report (then this rank
+    keeps quiet)."""
+    if not _reported:
+        return False
+    try:
+        if _store().check([MAIN_FAILED_KEY]):  # rank 0 has said (or is saying) what went wrong
+            return True
+        who = json.loads(_store().get(f"{RANK_KEY}/0"))
+    except (RuntimeError, ValueError, AttributeError):
+        return False
+    return who.get("host") != socket.gethostname() or _process_alive(int(who["pid"]))
+
+
+def main_rank_failed() -> None:
+    """Rank 0 is about to report a failure: the others need not (see :func:`failure_reported`)."""
+    store = _store()
+    if store is not None:
+        try:
+            store.set(MAIN_FAILED_KEY, "1")
+        except RuntimeError:
+            pass
+
+
+def lost_ranks(wait: float = 2.0) -> list[str]:
+    """The other ranks that are gone, as ``rank K (pid P on HOST)``. A rank on this host is gone when
+    its process is; one on another host when it does not say it is alive within ``wait`` seconds
+    (every rank that sees a peer fail says so here)."""
+    store = _store()
+    if store is None:
+        return []
+    me = dist.get_rank()
+    try:
+        store.set(f"{ALIVE_KEY}/{me}", "1")
+        ranks = {k: json.loads(store.get(f"{RANK_KEY}/{k}")) for k in range(dist.get_world_size()) if k != me}
+    except (RuntimeError, ValueError):
+        return []
+    deadline = time.monotonic() + wait
+    lost = []
+    for rank, who in ranks.items():
+        if who.get("host") == socket.gethostname():
+            gone = not _process_alive(int(who["pid"]))
+        else:
+            while not (found := store.check([f"{ALIVE_KEY}/{rank}"])) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            gone = not found
+        if gone:
+            lost.append(f"rank {rank} (pid {who.get('pid')} on {who.get('host')})")
+    return lost
+
+
+def _process_alive(pid: int) -> bool:
+    try:  # a process killed but not yet reaped by torchrun is a zombie: gone
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def failure_of_another_rank() -> str | None:
@@ -200,20 +276,6 @@ def _store() -> Any:
     from torch.distributed import distributed_c10d
 
     return distributed_c10d._get_default_store()
-
-
-# ---------------------------------------------------------------- stopping together
-_stop = threading.Event()
-
-
-def request_stop(signum: int = 0, frame: object = None) -> None:
-    """A signal handler for data-parallel runs: stop at the end of the current step, on every rank at
-    once (the request travels with the step's sync), instead of wherever each rank happens to be."""
-    _stop.set()
-
-
-def stop_requested() -> bool:
-    return _stop.is_set()
 
 
 PEER_LOSS = ("connection closed by peer", "connection reset by peer", "broken pipe", "socket timeout",

@@ -4,12 +4,17 @@ Every writer goes through :func:`atomic_path`: write to a temporary name in the 
 it to disk, then ``os.replace`` it over the final name (atomic on POSIX and Windows). The final file
 gets the permissions any other program's file would (``0666`` less the umask): results and data in a
 shared folder stay readable by colleagues.
+
+A write that fails for want of space or of permission (a full disk, a quota, a read-only folder) is
+a :class:`WriteError`: one line naming the file and what to do. The earlier file of that name, if
+any, stays as it was.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import json
 import math
 import os
@@ -19,8 +24,48 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from vidpred.errors import UserError
 
 _umask_lock = threading.Lock()
+
+#: Why a write can fail that the user can fix, and how.
+NO_SPACE = "free space on that disk (or write to another one) and run the command again"
+NO_RIGHT = "choose a folder you can write to"
+WRITE_ERRNOS = {errno.ENOSPC: NO_SPACE, errno.EDQUOT: NO_SPACE, errno.EFBIG: NO_SPACE,
+                errno.EROFS: NO_RIGHT, errno.EACCES: NO_RIGHT, errno.EPERM: NO_RIGHT}
+
+
+class WriteError(UserError):
+    """A file that cannot be written: the disk is full or the folder is not writable."""
+
+
+def write_error(path: str | os.PathLike[str], exc: BaseException) -> WriteError | None:
+    """``exc`` (or the OSError behind it) as a :class:`WriteError` naming ``path``, if it is a
+    failure for want of space or permission."""
+    while exc is not None and not (isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS):
+        exc = exc.__cause__ or exc.__context__  # torch.save reports a full disk as a RuntimeError
+    if exc is None:
+        return None
+    named = Path(path)
+    if exc.filename is not None:
+        failed = Path(exc.filename)
+        if named.is_relative_to(failed):  # a folder on the way to it
+            named = failed
+        elif failed.parent != named.parent:  # about another file (one being read, say); a temporary beside
+            return None  # ``path`` is named as ``path``
+    return WriteError(f"cannot write {named}: {exc.strerror or exc}; {WRITE_ERRNOS[exc.errno]}")
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn a failure to write ``path`` in the block into a :class:`WriteError`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        found = write_error(path, exc)
+        if found is None:
+            raise
+        raise found from exc
 
 
 def current_umask() -> int:
@@ -40,18 +85,19 @@ def permit_umask(path: Path, directory: bool = False) -> None:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it over ``path``."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    permit_umask(tmp)
-    try:
-        yield tmp
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with writing(final):
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            permit_umask(tmp)
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
 
 
 def _json_safe(value: Any) -> Any:

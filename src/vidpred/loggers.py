@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from vidpred.errors import ConfigError
+from vidpred.io import atomic_path
 
 log = logging.getLogger("vidpred")
 
@@ -173,8 +174,8 @@ class WandbLogger(NullLogger):
         if self.run is None:
             return
         self.mode = mode
-        id_file.parent.mkdir(parents=True, exist_ok=True)
-        id_file.write_text(self.run.id + "\n")
+        with atomic_path(id_file) as tmp:  # never through a link planted at the name
+            tmp.write_text(self.run.id + "\n")
         self._guard(lambda: (self.run.define_metric("epoch"),
                              self.run.define_metric("val/*", step_metric="epoch")))
         log.info("wandb %s run %s (group %s)", mode, self.run.id, self._init_args["group"])

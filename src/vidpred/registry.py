@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -53,4 +54,6 @@ def call_with_config(builder: Callable[..., T], params: dict[str, Any], prefix: 
     for key, value in params.items():
         if key in hints and not _accepts(hints[key], value):
             raise ConfigError(f"{prefix}.{key} must be {_describe(hints[key])}, got {value!r}")
+        if isinstance(value, float) and not math.isfinite(value):  # inf would train; nan compares false
+            raise ConfigError(f"{prefix}.{key} must be a finite number, got {value}")
     return builder(**params)

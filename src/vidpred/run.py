@@ -15,39 +15,45 @@ import contextlib
 import logging
 import os
 import platform
-import signal
 import sys
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
-import hydra
-import numpy as np
-import omegaconf
-import torch
-from omegaconf import DictConfig, OmegaConf
+from vidpred import stop
 
-import vidpred
-from vidpred import config, distributed, rundir
-from vidpred.distributed import SINGLE, World
-from vidpred.data import DataSplits, build_data
-from vidpred.data.registry import family as data_family
-from vidpred.data.registry import with_prepared
-from vidpred.errors import ConfigError, DivergedError, Pruned, UserError, debug_enabled, one_line, require
-from vidpred.io import atomic_path, write_json
-from vidpred.loggers import NullLogger, build_logger
-from vidpred.models import build_model, check_model, count_parameters
-from vidpred.plots import save_samples
-from vidpred.registry import call_with_config
-from vidpred.seeding import seed_everything
-from vidpred.training import checkpoint
-from vidpred.training.precision import Precision, resolve_device
-from vidpred.training.objectives import LossConfig
-from vidpred.training.trainer import LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig
+if __name__ == "__main__":  # a Ctrl-C or SIGTERM during the imports below (a second or two) is a stop too
+    stop.install()
+
+import hydra  # noqa: E402
+import numpy as np  # noqa: E402
+import omegaconf  # noqa: E402
+import torch  # noqa: E402
+from omegaconf import DictConfig, OmegaConf  # noqa: E402
+
+import vidpred  # noqa: E402
+from vidpred import config, distributed, rundir  # noqa: E402
+from vidpred.distributed import SINGLE, World  # noqa: E402
+from vidpred.data import DataSplits, build_data  # noqa: E402
+from vidpred.data import DataFamily  # noqa: E402
+from vidpred.data import family as data_family  # noqa: E402
+from vidpred.data.base import Geometry  # noqa: E402
+from vidpred.data.registry import with_prepared  # noqa: E402
+from vidpred.errors import ConfigError, DivergedError, Pruned, UserError, debug_enabled, one_line, require  # noqa: E402
+from vidpred.io import WriteError, atomic_path, write_error, write_json  # noqa: E402
+from vidpred.loggers import NullLogger, build_logger  # noqa: E402
+from vidpred.models import Forecaster, build_model, check_model, count_parameters  # noqa: E402
+from vidpred.plots import save_samples  # noqa: E402
+from vidpred.registry import call_with_config  # noqa: E402
+from vidpred.seeding import seed_everything  # noqa: E402
+from vidpred.training import checkpoint, memory  # noqa: E402
+from vidpred.training.precision import Precision, resolve_device  # noqa: E402
+from vidpred.training.objectives import LossConfig  # noqa: E402
+from vidpred.training.trainer import (LoaderConfig, MetricsConfig, OptimConfig, Trainer, TrainerConfig,  # noqa: E402
+                                      check_global_batch)
 
 log = logging.getLogger("vidpred")
 
@@ -106,6 +112,8 @@ class Experiment:
 
 def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, callbacks: Sequence[Any],
                      settings: dict[str, Any], world: World = SINGLE) -> Experiment:
+    # Every setting is checked, and the memory the run needs compared with the memory there is,
+    # before any data is read or generated: a mistake costs seconds, not a data set's building.
     require(isinstance(cfg.layers, int) and cfg.layers >= 1, f"layers must be a whole number >= 1, got {cfg.layers}")
     require(isinstance(cfg.seed, int), f"seed must be a whole number, got {cfg.seed}")
     require(isinstance(cfg.evaluate, bool), f"evaluate must be true or false, got {cfg.evaluate!r}")
@@ -120,35 +128,90 @@ def build_experiment(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, call
     trainer_config = call_with_config(TrainerConfig, trainer_keys, prefix="trainer")
     optim = call_with_config(OptimConfig, plain["optim"], prefix="optim")
     loader = call_with_config(LoaderConfig, {k: plain["data"][k] for k in LOADER_KEYS}, prefix="data")
+    check_global_batch(loader.batch_size, world)
+    loss = call_with_config(LossConfig, plain["loss"], prefix="loss")
+    metrics = call_with_config(MetricsConfig, plain["metrics"], prefix="metrics")
+    family, geometry, probe = plan_experiment(cfg, plain)
+    precision = Precision.create(cfg.trainer.precision, device, family.kind)
+    data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
+    model_params = {k: v for k, v in plain["model"].items() if k != "name"}
+    if probe is not None:
+        check_settings(cfg.data.name, family.kind, geometry.frame_shape or (1,), probe, loss, metrics)
+        check_memory(memory_need(probe, geometry, data_params, loader, loss), device)
 
     tick = time.perf_counter()
-    data_params = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
     data = build_data(cfg.data.name, data_params, plain["paths"]["data_dir"])
     log.info("data %s: %d train / %d val / %d test items of shape %s (%.1f s)", data.name,
              len(data.train), len(data.val), len(data.test), (data.length, *data.frame_shape),
              time.perf_counter() - tick)
-    model_params = {k: v for k, v in plain["model"].items() if k != "name"}
+    with torch.device("meta"):
+        probe = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
+    check_settings(data.name, data.kind, data.frame_shape, probe, loss, metrics)
+    if geometry.held_items is None or geometry.frame_shape != data.frame_shape:  # now known: check again (the
+        # items are in memory already, so the memory available has shrunk by them)
+        check_memory(memory_need(probe, Geometry(data.frame_shape, 0, len(data.train)),
+                                 {"context": data.context, "horizon": data.horizon}, loader, loss), device)
     model = build_model(cfg.model.name, data.kind, data.frame_shape, model_params)
-    precision = Precision.create(cfg.trainer.precision, device, data.kind)
     trainer = Trainer(model, data, run_dir, trainer_config, optim, loader, precision, cfg.seed, callbacks,
-                      settings=settings, world=world, loss=call_with_config(LossConfig, plain["loss"], prefix="loss"),
-                      lpips=build_lpips(call_with_config(MetricsConfig, plain["metrics"], prefix="metrics"),
-                                        data, plain["paths"]["data_dir"], device))
+                      settings=settings, world=world, loss=loss,
+                      lpips=build_lpips(metrics, plain["paths"]["data_dir"], device))
     choices = {"model": cfg.model.name, "data": cfg.data.name, "layers": cfg.layers, "seed": cfg.seed,
                "trainer": cfg.trainer.name, "precision": str(cfg.trainer.precision), "loss": cfg.loss.name}
     return Experiment(data, trainer, trainer_config, choices)
 
 
-def build_lpips(metrics: MetricsConfig, data: DataSplits, data_dir: str, device: torch.device) -> torch.nn.Module | None:
-    """The LPIPS network when ``metrics.lpips`` is on: video frames of at least its minimum size."""
+def check_settings(data_name: str, kind: str, frame_shape: tuple[int, ...], model: Forecaster, loss: LossConfig,
+                   metrics: MetricsConfig) -> None:
+    """The settings that depend on the data's kind and frame size: LPIPS and the adversarial loss."""
+    if loss.adversarial and model.trainable:
+        require(kind == "video", f"loss=adversarial judges video frames; data={data_name} holds sequences")
+    if metrics.lpips:
+        from vidpred import lpips
+
+        require(kind == "video", f"metrics.lpips=true scores video frames; data={data_name} holds sequences")
+        require(min(frame_shape[-2:]) >= lpips.MIN_SIZE,
+                f"metrics.lpips=true needs frames of at least {lpips.MIN_SIZE} x {lpips.MIN_SIZE} pixels (AlexNet's "
+                f"strides); data={data_name} has {frame_shape[-2]} x {frame_shape[-1]}")
+
+
+def plan_experiment(cfg: DictConfig, plain: dict[str, Any]) -> tuple[DataFamily, Geometry, Forecaster | None]:
+    """The data set's family and what its settings ask for, and the model built on PyTorch's meta
+    device (every key checked, nothing allocated); None where the frame shape waits for the files."""
+    family = data_family(cfg.data.name)
+    geometry = family.plan({k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)})
+    if geometry.frame_shape is None and family.kind != "sequence":  # the LSTMs do not depend on D
+        return family, geometry, None
+    with torch.device("meta"):
+        probe = build_model(cfg.model.name, family.kind, geometry.frame_shape or (1,),
+                            {k: v for k, v in plain["model"].items() if k != "name"})
+    return family, geometry, probe
+
+
+def memory_need(model: Forecaster, geometry: Geometry, data_params: dict[str, Any], loader: LoaderConfig,
+                loss: LossConfig) -> memory.Need | None:
+    """The memory a run needs (vidpred.training.memory); parts the geometry does not know yet count
+    as nothing. None when the lengths are not numbers (the data set's builder names them)."""
+    try:
+        context, horizon = int(data_params["context"]), int(data_params["horizon"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return memory.estimate(memory.item_floats(context + horizon, geometry.frame_shape or (1,)),
+                           geometry.held_items or 0, count_parameters(model), model.trainable,
+                           model.memory_bytes(loader.batch_size, context, horizon, geometry.train_items),
+                           loader.batch_size, loader.num_workers, loss.adversarial)
+
+
+def check_memory(need: memory.Need | None, device: torch.device) -> None:
+    if need is not None:
+        memory.check(need, device, memory.hint(need))
+
+
+def build_lpips(metrics: MetricsConfig, data_dir: str, device: torch.device) -> torch.nn.Module | None:
+    """The LPIPS network when ``metrics.lpips`` is on (its settings checked by :func:`check_settings`)."""
     if not metrics.lpips:
         return None
     from vidpred import lpips
 
-    require(data.kind == "video", f"metrics.lpips=true scores video frames; data={data.name} holds sequences")
-    require(min(data.frame_shape[-2:]) >= lpips.MIN_SIZE,
-            f"metrics.lpips=true needs frames of at least {lpips.MIN_SIZE} x {lpips.MIN_SIZE} pixels (AlexNet's "
-            f"strides); data={data.name} has {data.frame_shape[-2]} x {data.frame_shape[-1]}")
     return lpips.load_lpips(lpips.weights_folder(data_dir, metrics.lpips_weights), device)
 
 
@@ -182,8 +245,13 @@ def run_experiment(cfg: DictConfig, run_dir: Path, callbacks: Sequence[Any] = ()
     say which data keys the user gave, against a prepared set's settings.
     """
     run_dir = Path(run_dir)
+    if not world.active and stop.requested():  # (ranks agree on a stop once training starts)
+        raise stop.StopRequested(f"{stop.reason()} before the run began; nothing was written")
     try:
-        with rundir.locked(run_dir) if world.main else contextlib.nullcontext():
+        with contextlib.ExitStack() as folder:
+            if world.main:  # rank 0 alone holds the folder and writes into it
+                folder.enter_context(rundir.locked(run_dir))
+                folder.enter_context(rundir.log_file(run_dir))
             previous = distributed.broadcast(rundir.read_metrics(run_dir) if world.main else None)
             take_prepared_settings(cfg, overrides)
             plain = config.to_plain(cfg)
@@ -244,19 +312,26 @@ def _train_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previous: 
     except Pruned as exc:  # a search's verdict, not a failure: the folder resumes like any stopped run
         results.update(status="pruned", error=one_line(exc))
         raise
+    except KeyboardInterrupt as exc:
+        why = f" ({one_line(exc)})" if str(exc) else ""
+        results.update(status="failed", error=f"interrupted{why}; run again in the same folder to resume")
+        raise
     except BaseException as exc:
-        results.update(status="failed", error=one_line(exc) if not isinstance(exc, KeyboardInterrupt)
-                       else "interrupted; run again in the same folder to resume")
+        results.update(status="failed", error=one_line(exc))
         raise
     finally:
         # An attempt that failed before it started leaves an earlier attempt's files as they were.
         if world.main and (written or previous is None):
-            if not written:  # a fresh folder records why its run failed, and with which settings
-                _save_hydra_files(run_dir, cfg, hydra_files)
+            if not written:  # a fresh folder records why its attempt was refused, and its choices (.hydra/
+                # is kept for attempts known to be valid)
                 results["choices"] = results["choices"] or _choices_of(cfg)
+                results["overrides"] = [str(o) for o in (hydra_files or {}).get("overrides.yaml", [])]
             results["process"] = None
             results["finished_at"] = now()
-            write_json(run_dir / rundir.METRICS, results)
+            try:
+                write_json(run_dir / rundir.METRICS, results)
+            except WriteError as exc:  # a full disk: the error that stopped the run is the one to report
+                log.warning("%s could not record how the run ended: %s", rundir.METRICS, exc)
             logger.log_summary(results)
             logger.finish(results["status"])
     return results
@@ -325,29 +400,6 @@ def _completed_run(cfg: DictConfig, plain: dict[str, Any], run_dir: Path, previo
 
 
 # ---------------------------------------------------------------- the command
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
-@contextlib.contextmanager
-def stop_on_signals(world: World) -> Iterator[None]:
-    """A scheduler's SIGTERM (time limit, preemption, ``kill``) stops the run like Ctrl-C: the trainer
-    saves last.pt and metrics.json says why, so the run can resume. In a data-parallel run SIGTERM and
-    Ctrl-C only ask to stop: every rank stops after the same step (the request travels with the
-    step's sync), so the checkpoint holds one consistent state."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    handler = distributed.request_stop if world.active else _interrupt
-    signals = (signal.SIGTERM, signal.SIGINT) if world.active else (signal.SIGTERM,)
-    previous = {number: signal.signal(number, handler) for number in signals}
-    try:
-        yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
-
-
 @hydra.main(version_base="1.3", config_path=str(config.CONFIG_DIR), config_name=config.CONFIG_NAME)
 def hydra_job(cfg: DictConfig) -> float:
     """One job, inside Hydra: returns the validation mse, the value a search minimises."""
@@ -365,14 +417,17 @@ def hydra_job(cfg: DictConfig) -> float:
     results: dict[str, Any] | None = None
     try:
         config.check_top_level(cfg)
-        with stop_on_signals(world):
+        # Signals ask the run to stop (vidpred.stop); this job may run in a launcher's worker process.
+        with stop.handled():
             results = run_experiment(cfg, run_dir, hydra_files=hydra_files, world=world,
                                      overrides=list(hydra_cfg.overrides.task))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise
-        raise KeyboardInterrupt(f"run the same command with hydra.run.dir={run_dir} to resume") from None
-    except (UserError, DivergedError) as exc:
+        why = f" ({exc})" if str(exc) else ""
+        raise KeyboardInterrupt(f"interrupted{why}: run the same command with hydra.run.dir={run_dir} "
+                                "to resume") from None
+    except (UserError, DivergedError, OSError) as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # Hydra records the failed job and goes on with the others
         fail(exc)  # here, before Hydra adds its own report of the failed job
@@ -410,28 +465,34 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     world = distributed.from_environment()
     try:
-        searched = [a for a in sys.argv[1:] if a.split("=", 1)[0].lstrip("+~") == "hparams_search"]
-        require(not searched, f"{searched[0] if searched else ''} is a search, which has a command of its own: "
-                              "python -m vidpred.search OVERRIDES (no -m; hparams_search=optuna is its default)")
-        if world.active:
-            require(not {"-m", "--multirun"} & set(sys.argv[1:]),
-                    "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "
-                    "hydra/launcher=slurm with hydra.launcher.gpus_per_node=N")
-            distributed.start(world)
-            distributed.agree_on_run_stamp()
-        hydra_job()
-        distributed.finish(together=True)
+        with stop.handled():
+            _main(world)
     except KeyboardInterrupt as exc:
         if debug_enabled():
             raise
-        hint = str(exc) if str(exc).startswith("run the same") else "run the same command again to resume"
+        hint = str(exc) if str(exc).startswith("interrupted") else "interrupted: run the same command again to resume"
         if world.main:
-            print(f"interrupted: {hint}", file=sys.stderr)
-        sys.exit(130)
+            print(hint, file=sys.stderr)
+        sys.exit(stop.EXIT_CODE)
     except (UserError, DivergedError, HydraException, OmegaConfBaseException, OSError) as exc:
         fail(exc)
     finally:
         distributed.finish()
+
+
+def _main(world: World) -> None:
+    """Open the process group of a data-parallel run, then run Hydra's command line."""
+    searched = [a for a in sys.argv[1:] if a.split("=", 1)[0].lstrip("+~") == "hparams_search"]
+    require(not searched, f"{searched[0] if searched else ''} is a search, which has a command of its own: "
+                          "python -m vidpred.search OVERRIDES (no -m; hparams_search=optuna is its default)")
+    if world.active:
+        require(not {"-m", "--multirun"} & set(sys.argv[1:]),
+                "torchrun runs one experiment on several processes; for a sweep of data-parallel jobs use "
+                "hydra/launcher=slurm with hydra.launcher.gpus_per_node=N")
+        distributed.start(world)
+        distributed.agree_on_run_stamp()
+    hydra_job()
+    distributed.finish(together=True)
 
 
 def fail(exc: BaseException) -> NoReturn:
@@ -441,12 +502,21 @@ def fail(exc: BaseException) -> NoReturn:
 
     if debug_enabled():
         raise exc
+    world = distributed.from_environment()
+    if world.active and world.main:
+        distributed.main_rank_failed()
+    elif world.active:  # rank 0 says it, once for the run, unless it is gone
+        if not distributed.failure_reported():
+            distributed.report_failure(one_line(exc))
+        if distributed.failure_reported():
+            sys.exit(3 if isinstance(exc, DivergedError) else 2)
     if isinstance(exc, (HydraException, OmegaConfBaseException)):
         exc = config.config_error(exc, sys.argv[1:])
     elif isinstance(exc, (FileExistsError, NotADirectoryError)):
         exc = UserError(f"{exc.filename} exists and is not a folder; choose another run folder (hydra.run.dir)")
     elif isinstance(exc, OSError):
-        exc = UserError(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        exc = (write_error(exc.filename, exc) if exc.filename else None) or UserError(
+            f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
     print(f"error: {one_line(exc)}", file=sys.stderr)
     sys.exit(3 if isinstance(exc, DivergedError) else 2)
 

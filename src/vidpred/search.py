@@ -54,12 +54,11 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from vidpred import config, rundir
-from vidpred.distributed import SINGLE
+from vidpred import config, rundir, stop
 from vidpred.errors import ConfigError, DivergedError, Pruned, UserError, debug_enabled, one_line, require
 from vidpred.io import write_json
 from vidpred.registry import call_with_config
-from vidpred.run import fail, now, run_experiment, stop_on_signals
+from vidpred.run import fail, now, run_experiment
 
 try:
     import optuna
@@ -707,6 +706,8 @@ def work(job: Plan) -> optuna.Study:
         while True:
             trial = None
             try:
+                if stop.requested():  # Ctrl-C or SIGTERM between trials (a trial stops at its next step)
+                    raise stop.StopRequested(stop.reason())
                 with _flock(folder / ASK_LOCK):
                     settle_dead_trials(study, search, job.space)
                     trials = study.get_trials(deepcopy=False)
@@ -757,7 +758,7 @@ def search_command(overrides: Sequence[str]) -> int:
     require(optuna is not None, "the search needs Optuna: pip install -e '.[search]' in the clone (make install does)")
     job = plan(overrides)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # vidpred says what happens, once
-    with stop_on_signals(SINGLE):
+    with stop.handled():
         study = work(job)
     search = job.search
     trials = study.get_trials(deepcopy=False)

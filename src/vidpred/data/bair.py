@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from vidpred.data.base import DataSplits, cap_evenly, check_horizon
+from vidpred.data.base import DataSplits, Geometry, cap_evenly, check_horizon
 from vidpred.data.download import Remote, fetch
 from vidpred.data.registry import DataFamily
 from vidpred.data.store import (Mapped, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, verify_manifest,
@@ -175,4 +175,5 @@ def build_bair(data_dir: str, context: int, horizon: int, val_trajectories: int 
 
 
 FAMILY = DataFamily(name=NAME, kind="video", build=build_bair, download=download, prepare=prepare,
+                    geometry=lambda p: Geometry((3, FRAME, FRAME), held_items=0),  # memory-mapped
                     verify=verify)

@@ -45,6 +45,17 @@ class DataSplits:
         return getattr(self, name)
 
 
+@dataclass(frozen=True)
+class Geometry:
+    """What a data set's settings ask for, known before any file is read or any item generated:
+    the frame shape, and how many items the splits hold in memory and train on (``None``: known
+    only once the files are read)."""
+
+    frame_shape: tuple[int, ...] | None = None
+    held_items: int | None = None  # items the three splits keep in memory (memory-mapped or generated on the fly: 0)
+    train_items: int | None = None
+
+
 class ArrayDataset(Dataset):
     """Items held in one float32 array ``(N, T, *frame_shape)``."""
 

@@ -22,7 +22,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from vidpred.data.store import atomic_dir, sha256_file
+from vidpred.data.store import atomic_dir, sha256_file, write_folder
 from vidpred.errors import DataError
 
 CHUNK = 1 << 16
@@ -107,8 +107,11 @@ def fetch(remote: Remote, folder: Path, timeout: float = 60.0, quiet: bool = Fal
     final = folder / remote.filename
     if final.is_file() and (remote.size is None or final.stat().st_size == remote.size):
         return final
-    folder.mkdir(parents=True, exist_ok=True)
+    write_folder(folder)
     part = final.with_name(final.name + ".part")
+    if part.is_symlink():  # appending would write into whatever it points to
+        raise DataError(f"{part} is a symbolic link; vidpred never writes through a link: remove it and run "
+                        "the command again")
     offset = part.stat().st_size if part.is_file() else 0
     try:
         response = _open(remote.url, offset, timeout)
@@ -124,7 +127,8 @@ def fetch(remote: Remote, folder: Path, timeout: float = 60.0, quiet: bool = Fal
         progress = Progress(remote.filename, total, offset) if not quiet else None
         received = offset
         try:
-            with open(part, "ab" if offset else "wb") as out:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if offset else os.O_TRUNC)
+            with os.fdopen(os.open(part, flags, 0o666), "ab" if offset else "wb") as out:
                 while block := response.read(CHUNK):
                     out.write(block)
                     received += len(block)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vidpred.data.base import DataSplits, cap_evenly, check_horizon
+from vidpred.data.base import DataSplits, Geometry, cap_evenly, check_horizon
 from vidpred.data.download import Remote, extract, fetch
 from vidpred.data.registry import DataFamily
 from vidpred.data.store import (ClipWindows, NpyStream, atomic_dir, dataset_dir, load_npy, read_manifest, require_optional,
@@ -185,4 +185,5 @@ def build_kth(data_dir: str, context: int, horizon: int, train_persons: list[int
 
 
 FAMILY = DataFamily(name=NAME, kind="video", build=build_kth, download=download, prepare=prepare,
+                    geometry=lambda p: Geometry((1, FRAME, FRAME), held_items=0),  # memory-mapped
                     verify=verify)

@@ -171,11 +171,16 @@ def _video_frames(path: Path, every: int) -> Iterator[np.ndarray]:
                 raise DataError(f"{path}: cannot decode the video (no video stream)")
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
+            listed, decoded = stream.frames, 0  # listed: 0 where the container keeps no count
             for index, frame in enumerate(container.decode(stream)):
+                decoded = index + 1
                 if index % every == 0:  # every frame is decoded (later ones depend on it), few converted
                     yield frame.to_ndarray(format="rgb24")
     except av.error.FFmpegError as exc:
         raise DataError(f"{path}: cannot decode the video ({one_line(exc)})") from exc
+    if decoded < listed:  # an index at the front outlives a cut: the decoder just stops early
+        raise DataError(f"{path}: truncated: {decoded} of the {listed} frames its index lists can be decoded "
+                        "(an incomplete download or copy?)")
 
 
 def _pil_errors() -> tuple[type[BaseException], ...]:

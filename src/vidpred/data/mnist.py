@@ -28,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from vidpred.data.base import DataSplits, check_horizon, check_sizes, item_rng
+from vidpred.data.base import DataSplits, Geometry, check_horizon, check_sizes, item_rng
 from vidpred.data.download import Remote, fetch
 from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from vidpred.data.registry import DataFamily
-from vidpred.data.store import Mapped, dataset_dir, load_npy, missing, unit_frames
+from vidpred.data.store import Mapped, dataset_dir, load_npy, missing, unit_frames, write_folder
 from vidpred.errors import DataError, require
 from vidpred.io import atomic_path
 
@@ -301,6 +301,7 @@ def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
             sources[name] = source
     if not sources:
         raise DataError(f"{src}: no MNIST files found (expected {', '.join(IDX_FILES)} or {TEST_SEQ})")
+    write_folder(folder)
     for name, source in sources.items():
         with atomic_path(folder / name) as tmp:
             if name.endswith(".gz") and not source.name.endswith(".gz"):
@@ -331,4 +332,6 @@ def verify(data_dir: str | os.PathLike[str]) -> list[str]:
 
 
 FAMILY = DataFamily(name=NAME, kind="video", build=build_mnist, download=download, prepare=prepare,
+                    # sequences are drawn on the fly (the standard test set is memory-mapped)
+                    geometry=lambda p: Geometry((1, FRAME, FRAME), held_items=0, train_items=int(p["train_size"])),
                     verify=verify)

@@ -10,7 +10,7 @@ from scipy.ndimage import gaussian_filter1d
 
 from vidpred.data.base import DataSplits
 from vidpred.data.registry import DataFamily
-from vidpred.data.synthetic import build_generated
+from vidpred.data.synthetic import build_generated, generated_geometry
 from vidpred.errors import require
 
 
@@ -39,4 +39,4 @@ def build_noise(context: int, horizon: int, train_size: int, val_size: int, test
                            test_size, seeds)
 
 
-FAMILY = DataFamily(name="noise", kind="sequence", build=build_noise)
+FAMILY = DataFamily(name="noise", kind="sequence", build=build_noise, geometry=generated_geometry)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vidpred.data.base import DataSplits, Kind
+from vidpred.data.base import DataSplits, Geometry, Kind
 from vidpred.errors import ConfigError
 from vidpred.registry import call_with_config
 
@@ -32,6 +32,8 @@ class DataFamily:
     A family whose sets are prepared with config keys (the user's own clips and series) declares
     ``manifest(data_dir, set)``: the prepared set's manifest (None before it is prepared), whose
     ``settings`` (the keys ``prepare`` was given) are the set's defaults (:func:`with_prepared`).
+    ``geometry(config keys)`` says what the settings ask for before anything is read or generated
+    (a run checks the model and the memory needed with it first).
     """
 
     name: str
@@ -41,6 +43,15 @@ class DataFamily:
     prepare: Callable[..., list[str]] | None = None
     verify: Callable[..., list[str]] | None = None
     manifest: Callable[..., dict[str, Any] | None] | None = None
+    geometry: Callable[[dict[str, Any]], Geometry] | None = None
+
+    def plan(self, params: dict[str, Any]) -> Geometry:
+        """:attr:`geometry` of ``params``; unknown where the family cannot tell, or a value is of the
+        wrong type (the builder names it)."""
+        try:
+            return self.geometry(params) if self.geometry else Geometry()
+        except (TypeError, ValueError, KeyError):
+            return Geometry()
 
     @property
     def reads_files(self) -> bool:

@@ -46,7 +46,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
-from vidpred.data.base import ArrayDataset, DataSplits, cap_evenly, check_horizon
+from vidpred.data.base import ArrayDataset, DataSplits, Geometry, cap_evenly, check_horizon
 from vidpred.data.registry import DataFamily, override_text
 from vidpred.data.store import (atomic_dir, dataset_dir, manifest_if_prepared, missing, read_manifest, sha256_file,
                                 write_manifest)
@@ -524,4 +524,5 @@ def manifest(data_dir: str | os.PathLike[str], set: str | None = None) -> dict[s
 
 
 FAMILY = DataFamily(name=NAME, kind="sequence", build=build_series, prepare=prepare, verify=verify,
-                    manifest=manifest)
+                    manifest=manifest,
+                    geometry=lambda p: Geometry((len(p["columns"]),) if p.get("columns") else None))

@@ -7,7 +7,7 @@ import numpy as np
 
 from vidpred.data.base import DataSplits
 from vidpred.data.registry import DataFamily
-from vidpred.data.synthetic import build_generated
+from vidpred.data.synthetic import build_generated, generated_geometry
 
 
 def sine_item(rng: np.random.Generator, length: int) -> np.ndarray:
@@ -23,4 +23,4 @@ def build_sins(context: int, horizon: int, train_size: int, val_size: int, test_
     return build_generated("sins", sine_item, context, horizon, train_size, val_size, test_size, seeds)
 
 
-FAMILY = DataFamily(name="sins", kind="sequence", build=build_sins)
+FAMILY = DataFamily(name="sins", kind="sequence", build=build_sins, geometry=generated_geometry)

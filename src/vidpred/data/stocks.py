@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from vidpred.data.base import DataSplits
+from vidpred.data.base import DataSplits, Geometry
 from vidpred.data.registry import DataFamily
 from vidpred.data.series import Series, build_windows, csv_files, read_series
-from vidpred.data.store import dataset_dir, missing
+from vidpred.data.store import dataset_dir, missing, write_folder
 from vidpred.errors import DataError, UserError, require
 from vidpred.io import atomic_path
 
@@ -146,7 +146,7 @@ def download_ticker(ticker: str, folder: Path, api_key: str | None = None, timeo
 
 def download(data_dir: str | os.PathLike[str], tickers: list[str] | None = None) -> list[str]:
     """Fetch every ticker from Alpha Vantage (free tier: about 25 requests a day)."""
-    folder = dataset_dir(data_dir, NAME)
+    folder = write_folder(dataset_dir(data_dir, NAME))
     lines, failed = [], []
     for ticker in tickers or TICKERS:
         try:
@@ -170,7 +170,7 @@ def prepare(src: Path, data_dir: str | os.PathLike[str]) -> list[str]:
     """Copy a folder of ``<TICKER>.csv`` files (either format) into place; all are read first."""
     files = csv_files(Path(src))
     lines = [describe(path) for path in files]  # every file must load before any is copied
-    folder = dataset_dir(data_dir, NAME)
+    folder = write_folder(dataset_dir(data_dir, NAME))
     for path in files:
         with atomic_path(folder / f"{path.stem.upper()}.csv") as tmp:
             tmp.write_bytes(path.read_bytes())
@@ -187,4 +187,5 @@ def verify(data_dir: str | os.PathLike[str]) -> list[str]:
 
 
 FAMILY = DataFamily(name=NAME, kind="sequence", build=build_stocks, download=download, prepare=prepare,
+                    geometry=lambda p: Geometry((1,)),  # the windows in memory: as many as the files give
                     verify=verify)

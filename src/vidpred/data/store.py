@@ -24,7 +24,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vidpred.errors import DataError, UserError
-from vidpred.io import permit_umask, write_json
+from vidpred.io import permit_umask, write_json, writing
 
 DATA_DIR_ENV = "VIDPRED_DATA_DIR"
 MANIFEST = "manifest.json"
@@ -39,6 +39,16 @@ def default_root() -> Path:
 
 def dataset_dir(data_dir: str | os.PathLike[str], name: str) -> Path:
     return Path(data_dir) / name
+
+
+def write_folder(folder: Path) -> Path:
+    """``folder``, created, as a place to write files one by one: never through a symbolic link there
+    (it may point anywhere; reading through one is fine)."""
+    if folder.is_symlink():
+        raise DataError(f"{folder} is a symbolic link (to {os.readlink(folder)}); vidpred never writes through a "
+                        "link: write into the real folder (--data-dir), or remove the link")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def get_command(name: str, data_dir: str | os.PathLike[str], set_name: str | None = None) -> str:
@@ -98,7 +108,8 @@ class NpyStream:
         self.item_shape = tuple(item_shape)
         self.dtype = np.dtype(dtype)
         self.count = 0
-        self._fh = open(path, "wb")
+        # a new file, never one a link planted at the name points to
+        self._fh = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666), "wb")
         self._fh.write(npy_header((0, *self.item_shape), self.dtype))
 
     def append(self, items: np.ndarray) -> None:
@@ -155,23 +166,34 @@ class Mapped:
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary folder beside ``final``; on success it replaces ``final`` in one rename.
 
-    A failed or killed prepare leaves the previous data (if any) untouched and no half folder.
+    A failed or killed prepare leaves the previous data (if any) untouched and no half folder. The
+    folder stays private while it is written (nobody else can plant a link in it) and gets the
+    umask's permissions at the end. Links at ``final`` or at the old copy's name are replaced, never
+    followed.
     """
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    permit_umask(tmp, directory=True)  # mkdtemp makes it private; colleagues may share this data
-    try:
-        yield tmp
-        old = final.with_name(f".{final.name}.old")
-        if old.exists():
-            shutil.rmtree(old)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    with writing(final):  # a full disk or a read-only folder: one line naming it
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+        try:
+            yield tmp
+            permit_umask(tmp, directory=True)  # colleagues may share this data
+            old = final.with_name(f".{final.name}.old")
+            _remove(old)
+            if final.is_symlink() or final.exists():
+                os.replace(final, old)
+            os.replace(tmp, final)
+            _remove(old)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    """Delete a file, a folder or a link (the link only)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def write_manifest(folder: Path, name: str, arrays: dict[str, Path], extra: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,11 @@ set): items drawn from ``item_rng(split seed, index)`` into in-memory arrays."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from vidpred.data.base import ArrayDataset, DataSplits, check_horizon, check_sizes, item_rng
+from vidpred.data.base import ArrayDataset, DataSplits, Geometry, check_horizon, check_sizes, item_rng
 from vidpred.errors import require
 
 
@@ -33,3 +34,9 @@ def build_generated(name: str, item: Callable[[np.random.Generator, int], np.nda
     splits = {s: ArrayDataset(generate(item, seeds[s], sizes[s], length)) for s in sizes}
     return DataSplits(name=name, kind="sequence", context=context, horizon=horizon,
                       frame_shape=(1,), **splits)
+
+
+def generated_geometry(params: dict[str, Any]) -> Geometry:
+    """Every generated item is held in memory, one value per step."""
+    return Geometry(frame_shape=(1,), held_items=sum(int(params[f"{s}_size"]) for s in ("train", "val", "test")),
+                    train_items=int(params["train_size"]))

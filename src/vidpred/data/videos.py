@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from vidpred.data.base import DataSplits, cap_evenly, check_horizon
+from vidpred.data.base import DataSplits, Geometry, cap_evenly, check_horizon
 from vidpred.data.media import find_clips, read_clip
 from vidpred.data.registry import DataFamily, override_text
 from vidpred.data.store import (ClipWindows, NpyStream, atomic_dir, dataset_dir, load_npy, manifest_if_prepared,
@@ -215,4 +215,6 @@ def build_videos(data_dir: str, context: int, horizon: int, set: str | None = No
 
 
 FAMILY = DataFamily(name=NAME, kind="video", build=build_videos, prepare=prepare, verify=verify,
-                    manifest=manifest)
+                    manifest=manifest,
+                    geometry=lambda p: Geometry((int(p["channels"]), int(p["size"]), int(p["size"])),
+                                                held_items=0))  # memory-mapped

@@ -68,6 +68,16 @@ class Forecaster(nn.Module):
             self.train(was_training)
         return counter.get_total_flops() // 2
 
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        """An upper estimate of the memory one training step keeps for its backward pass (for a
+        baseline: what :meth:`fit` holds), beyond the weights. A run compares it with the memory
+        available before it builds anything (``train_items``: ``None`` when not known yet)."""
+        return 0
+
+    def forward(self, context: torch.Tensor, horizon: int,
+                target: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
 
 MODELS: dict[str, type[Forecaster]] = {}
 

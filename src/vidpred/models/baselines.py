@@ -76,6 +76,11 @@ class LinearPredictor(Forecaster):
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.weight.device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        # float64 copies of the fitted items: the batches, their concatenation and the solver's copy
+        items = min(train_items if train_items is not None else self.max_fit_samples, self.max_fit_samples)
+        return 8 * 3 * items * (context + horizon + 1) * int(np.prod(self.frame_shape))
+
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         xs, ys, seen = [], [], 0
         for batch in batches:

@@ -161,6 +161,7 @@ class Seq2SeqConvLSTM(Forecaster):
                 f"model.teacher_forcing_decay_steps must be 0 (constant) or positive, "
                 f"got {teacher_forcing_decay_steps}")
         self.patch_size = patch_size
+        self.grid = (height // patch_size, width // patch_size)  # the folded frame the cells run on
         self.hidden = hidden
         self.teacher_forcing = teacher_forcing
         self.teacher_forcing_decay_steps = teacher_forcing_decay_steps
@@ -173,6 +174,15 @@ class Seq2SeqConvLSTM(Forecaster):
         # Training forward passes seen so far: drives the scheduled-sampling decay and, being a
         # buffer, is saved in checkpoints so that a resumed run continues the same schedule.
         self.register_buffer("sampling_step", torch.zeros((), dtype=torch.long))
+
+    #: floats a training step holds per sample, time step, layer, hidden channel and pixel of the
+    #: folded grid: what autograd keeps (the gate convolution, the gates, the cell states) and the
+    #: gradients the backward pass adds (an upper bound; tests/test_memory.py checks it)
+    SAVED_FLOATS = 12
+
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        pixels = self.grid[0] * self.grid[1]
+        return 4 * self.SAVED_FLOATS * batch * (context + horizon) * len(self.encoder) * self.hidden * pixels
 
     # ------------------------------------------------------------ space-to-depth
     def _fold(self, frames: torch.Tensor) -> torch.Tensor:

@@ -54,6 +54,14 @@ class Seq2SeqLSTM(Forecaster):
         self.decoder = nn.LSTM(channels, hidden, num_layers=layers, batch_first=True)
         self.head = nn.Linear(hidden, channels)
 
+    #: floats a training step holds per sample, time step, layer and hidden unit: the gates, the cell
+    #: states and their nonlinearities autograd keeps (an upper bound over the decoder paths, the
+    #: backward pass's gradients included; tests/test_memory.py checks it)
+    SAVED_FLOATS = 24
+
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        return 4 * self.SAVED_FLOATS * batch * (context + horizon) * self.encoder.num_layers * self.encoder.hidden_size
+
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:
         _, (h, c) = self.encoder(context)

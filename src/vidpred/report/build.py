@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +33,7 @@ class Report:
     runs: list[RunRecord]
     tables: dict[str, Path] = field(default_factory=dict)   # table key -> its .md file
     figures: list[Path] = field(default_factory=list)
+    figure_notes: list[str] = field(default_factory=list)   # what the figures left out, and why
 
     @property
     def markdown(self) -> Path:
@@ -98,10 +99,22 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
 
     if with_figures:
         folder = out / "figures"
-        report.figures = [*figures.loss_curves(runs, folder), *figures.per_step_curves(runs, folder),
-                          *figures.sample_panels(runs, folder), *figures.loss_comparison(runs, folder)]
+        notes = report.figure_notes
+        for draw, args in ((figures.loss_curves, (runs, folder, notes)), (figures.per_step_curves, (runs, folder, notes)),
+                           (figures.sample_panels, (runs, folder)), (figures.loss_comparison, (runs, folder))):
+            report.figures += _drawn(report, draw, *args)
     _write_text(report.markdown, _report_markdown(paths, runs, sections, report))
     return report
+
+
+def _drawn(report: Report, draw: Callable[..., list[Path]], *args: Any) -> list[Path]:
+    """The figures ``draw(*args)`` made; what matplotlib cannot draw becomes a note in report.md,
+    which is always written (a full disk still stops the report)."""
+    try:
+        return draw(*args)
+    except (OverflowError, ValueError, FloatingPointError) as exc:
+        report.figure_notes.append(f"{draw.__name__.replace('_', ' ')}: not drawn ({type(exc).__name__}: {exc})")
+        return []
 
 
 def _report_markdown(paths: Sequence[str | Path], runs: Sequence[RunRecord], sections: list[str],
@@ -130,8 +143,10 @@ def _report_markdown(paths: Sequence[str | Path], runs: Sequence[RunRecord], sec
     else:
         lines.append("None: every run completed.")
     lines.append("")
-    if report.figures:
+    if report.figures or report.figure_notes:
         lines.append("## Figures\n")
+        lines += [f"- note: {note}" for note in report.figure_notes]
+        lines += [""] if report.figure_notes else []
         titles = {"loss": "Training loss", "per": "Test MSE per predicted step", "samples": "Sample predictions",
                   "losses": "The same test item, trained with different losses"}
         for prefix, title in titles.items():

@@ -189,6 +189,7 @@ def read_run(folder: Path) -> RunRecord:
         return RunRecord(folder, UNFINISHED, f"metrics.json holds {type(metrics).__name__}, not a JSON object",
                          _choices_from_hydra(folder), overrides)
     choices = {**_choices_from_hydra(folder), **as_mapping(metrics.get("choices"))}
+    overrides = overrides or _parse_overrides(metrics.get("overrides"))  # a refused attempt writes no .hydra/
     status = metrics.get("status", UNFINISHED)
     reason = metrics.get("error")
     if status == "running":

@@ -6,6 +6,9 @@ predictions per layer count (Figures 6-8 and 11-16, from the arrays each run kee
 Each figure is built by a ``*_figure`` function that returns the matplotlib ``Figure`` (tests read
 its axes and lines); the functions without the suffix save them. Runs that differ in more than the
 seed are drawn as curves of their own, labelled by the settings they differ in.
+
+Values that are not finite, or too large for a log axis (a diverging run can write 1e308), are left
+out of the curves; each figure says below it what it left out, and so does ``notes``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ matplotlib.use("Agg")  # files only: reports are made on servers and in CI
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from vidpred.plots import CONTEXT, STYLES, TRUTH, column_name, read_samples, save_figure, video_rows  # noqa: E402
 from vidpred.report.collect import (RunRecord, as_mapping, dedupe_baselines, settings_label,  # noqa: E402
@@ -28,6 +32,27 @@ from vidpred.report.collect import (RunRecord, as_mapping, dedupe_baselines, set
 from vidpred.report.study import BASELINES  # noqa: E402
 
 FEW_POINTS = 40  # curves with fewer logged points than this also mark each point
+#: The largest value drawn: beyond float32's range no float32 model's error can be a measurement,
+#: and matplotlib's log axes overflow on values near float64's.
+PLOTTABLE = float(np.finfo(np.float32).max)
+
+
+def plottable(values: np.ndarray) -> np.ndarray:
+    """Which values a log-scale curve can show."""
+    return np.isfinite(values) & (np.abs(values) <= PLOTTABLE)
+
+
+def _note_below(fig: plt.Figure, notes: Sequence[str]) -> None:
+    if notes:
+        fig.text(0.01, -0.02, "\n".join(notes), fontsize=7, va="top", ha="left", wrap=True)
+
+
+def _numbers(column: Any) -> np.ndarray:
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=float)
+
+
+def _shown(value: float) -> str:
+    return "nan" if np.isnan(value) else ("inf" if value == np.inf else ("-inf" if value == -np.inf else f"{value:.3g}"))
 
 
 def _base_label(run: RunRecord) -> str:
@@ -73,9 +98,11 @@ def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str)
     return fig
 
 
-def loss_figure(data: str, group: Sequence[RunRecord]) -> plt.Figure | None:
+def loss_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> plt.Figure | None:
     """Training loss against step (lines, a marker on each logged point where there are few) and the
-    validation MSE of each epoch (hollow markers), one colour per experiment."""
+    validation MSE of each epoch (hollow markers), one colour per experiment. Values a log axis
+    cannot show are gaps in the curves, listed in ``left_out`` and below the figure."""
+    left_out = [] if left_out is None else left_out
     curves = [(run, run.history()) for run in group]
     curves = [(run, h) for run, h in curves if h is not None and "train_loss" in h and h["train_loss"].notna().any()]
     if not curves:
@@ -86,41 +113,68 @@ def loss_figure(data: str, group: Sequence[RunRecord]) -> plt.Figure | None:
     labelled: set[str] = set()
     for run, history in curves:
         label, look = labels[run.path], looks[labels[run.path]]
-        train = history[history["train_loss"].notna()]
-        few = len(train) < FEW_POINTS
-        ax.plot(train["step"], train["train_loss"], color=look["color"], linestyle=look["linestyle"], linewidth=1.2,
-                marker=look["marker"] if few else None, markersize=3, label=None if label in labelled else label)
-        if "val_mse" in history:
-            val = history[history["val_mse"].notna()]
-            ax.plot(val["step"], val["val_mse"], linestyle="none", marker="o", markersize=5,
-                    markerfacecolor="none", markeredgecolor=look["color"])
+        dropped = 0
+        steps = _numbers(history["step"])
+        for column in ("train_loss", "val_mse"):
+            if column not in history:
+                continue
+            values = _numbers(history[column])
+            present = ~np.isnan(values)
+            keep = present & plottable(values)
+            dropped += int((present & ~keep).sum())
+            shown = np.where(keep, values, np.nan)[present]  # a left-out point is a gap in the line
+            if column == "train_loss":
+                few = int(present.sum()) < FEW_POINTS
+                ax.plot(steps[present], shown, color=look["color"], linestyle=look["linestyle"], linewidth=1.2,
+                        marker=look["marker"] if few else None, markersize=3,
+                        label=None if label in labelled else label)
+            else:
+                ax.plot(steps[present], shown, linestyle="none", marker="o", markersize=5,
+                        markerfacecolor="none", markeredgecolor=look["color"])
         labelled.add(label)
+        if dropped:
+            left_out.append(f"{label} ({run.path.name}): {dropped} value(s) left out, not finite or above "
+                            f"{PLOTTABLE:.1e}")
     ax.plot([], [], linestyle="none", marker="o", markerfacecolor="none", markeredgecolor="grey",
             label="validation mse (per epoch)")
+    _note_below(fig, left_out)
     return _finish(fig, ax, "training step", "MSE (lines: training loss)", f"training on {data}")
 
 
-def loss_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Per data set: :func:`loss_figure`."""
+def loss_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
+    """Per data set: :func:`loss_figure`; what it left out goes into ``notes``."""
     written = []
     for data, group in _by_data(runs).items():
-        fig = loss_figure(data, group)
+        left_out: list[str] = []
+        fig = loss_figure(data, group, left_out)
         if fig is not None:
             written.append(save_figure(fig, folder / f"loss_{data}.png"))
+        if notes is not None:
+            notes += [f"loss_{data}.png: {line}" for line in left_out]
     return written
 
 
-def per_step_figure(data: str, group: Sequence[RunRecord]) -> plt.Figure | None:
-    """Test MSE of each predicted step, the mean over the seeds of each experiment."""
+def per_step_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> plt.Figure | None:
+    """Test MSE of each predicted step, the mean over the seeds of each experiment. A run whose curve
+    holds a value that is not finite or too large to draw is left out, listed in ``left_out`` and
+    below the figure."""
+    left_out = [] if left_out is None else left_out
     labels = curve_labels(group)
     curves: dict[str, list[list[float]]] = defaultdict(list)
     for run in group:
         steps = as_mapping(run.metrics.get("test")).get("mse_per_step")
-        if steps:
-            curves[labels[run.path]].append([np.nan if v is None else float(v) for v in steps])
+        if not steps:
+            continue
+        values = np.array([np.nan if not isinstance(v, (int, float)) else float(v) for v in steps])
+        if plottable(values).all():
+            curves[labels[run.path]].append(list(values))
+        else:
+            left_out.append(f"{labels[run.path]} ({run.path.name}) left out: its test mse_per_step holds "
+                            f"{', '.join(sorted({_shown(v) for v in values[~plottable(values)]}))}")
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.4), constrained_layout=True)
+    _note_below(fig, left_out)
     looks = _looks(list(curves))
     for label, values in sorted(curves.items()):
         length = min(len(v) for v in values)
@@ -131,13 +185,16 @@ def per_step_figure(data: str, group: Sequence[RunRecord]) -> plt.Figure | None:
     return _finish(fig, ax, "predicted step", "test MSE (mean over seeds)", f"test error per predicted step, {data}")
 
 
-def per_step_curves(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
-    """Per data set: :func:`per_step_figure`."""
+def per_step_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
+    """Per data set: :func:`per_step_figure`; what it left out goes into ``notes``."""
     written = []
     for data, group in _by_data(runs).items():
-        fig = per_step_figure(data, group)
+        left_out: list[str] = []
+        fig = per_step_figure(data, group, left_out)
         if fig is not None:
             written.append(save_figure(fig, folder / f"per_step_{data}.png"))
+        if notes is not None:
+            notes += [f"per_step_{data}.png: {line}" for line in left_out]
     return written
 
 

@@ -1,7 +1,10 @@
 """Tables from run records: the study's Tables 1 and 2 beside its numbers, and a generic pivot.
 
 Every cell is the mean +- sample standard deviation over the completed runs in it, with their
-count ``n``; runs of the cell that did not complete are counted beside it, never averaged in.
+count ``n``; runs of the cell that did not complete are counted beside it, never averaged in. A
+completed run whose value is not a finite number (``nan``, ``inf``; ``null`` in ``metrics.json``,
+where vidpred writes a value that is not finite) is shown as such beside the finite ones, never
+averaged in either. Huge finite values are averaged without overflowing.
 A table is a :class:`Grid` of strings (rendered to Markdown or LaTeX) plus long-format records
 (written as CSV) that keep the unrounded numbers.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,40 +21,63 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vidpred.report.collect import (ReportError, RunRecord, as_mapping, dedupe_baselines, finite, settings_label,
-                                    tidy_frame, varying_keys)
+from vidpred.report.collect import (ReportError, RunRecord, as_mapping, dedupe_baselines, settings_label, tidy_frame,
+                                    varying_keys)
 from vidpred.report.study import BASELINES, StudyTable
 
 MISSING = "—"
+SECTIONS = ("test", "val", "train")
+
+
+def _kind(value: float) -> str:
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
 
 
 @dataclass
 class Cell:
     """The runs that fall into one table cell: runs of one experiment, differing in the seed alone."""
 
-    values: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)       # finite values of completed runs
+    not_finite: list[float] = field(default_factory=list)   # nan or +-inf values of completed runs
     not_completed: int = 0
+
+    def add(self, value: float) -> None:
+        (self.values if math.isfinite(value) else self.not_finite).append(value)
 
     @property
     def n(self) -> int:
         return len(self.values)
 
+    def _scaled(self) -> tuple[np.ndarray, float]:
+        """The values divided by the largest magnitude: 1e308 + 1e308 must not overflow."""
+        scale = max(abs(v) for v in self.values) or 1.0
+        return np.array(self.values) / scale, scale
+
     @property
     def mean(self) -> float | None:
-        return float(np.mean(self.values)) if self.values else None
+        if not self.values:
+            return None
+        values, scale = self._scaled()
+        return float(np.mean(values) * scale)
 
     @property
     def std(self) -> float | None:
         """Sample standard deviation (ddof 1); ``None`` below two runs."""
-        return float(np.std(self.values, ddof=1)) if self.n > 1 else None
+        if self.n < 2:
+            return None
+        values, scale = self._scaled()
+        return float(np.std(values, ddof=1) * scale)
 
     def text(self) -> str:
+        odd = Counter(_kind(v) for v in self.not_finite)
         if not self.values:
-            body = MISSING
+            body = f"{', '.join(sorted(odd))} (n={len(self.not_finite)})" if odd else MISSING
+            odd = Counter()
         elif self.std is None:
             body = f"{self.mean:.3e} (n=1)"
         else:
             body = f"{self.mean:.3e} ± {self.std:.1e} (n={self.n})"
+        body += "".join(f" +{count} {kind}" for kind, count in sorted(odd.items()))
         return body + (f" +{self.not_completed} not completed" if self.not_completed else "")
 
 
@@ -90,21 +117,32 @@ def _ratio(mean: float | None, study: float | None) -> float | None:
 
 
 def _fmt(value: float | None, spec: str) -> str:
-    return MISSING if value is None or not math.isfinite(value) else format(value, spec)
+    if value is None:
+        return MISSING
+    return format(value, spec) if math.isfinite(value) else _kind(value)
 
 
-def _metric_value(run: RunRecord, metric: str) -> float | None:
+def metric_value(run: RunRecord, metric: str) -> float | None:
+    """``metric`` (``test_mse``: section ``test``, key ``mse``) of a run as a float: ``nan`` where
+    metrics.json holds null or something that is not a number; None where the run has no such key."""
     section, _, key = metric.partition("_")
-    value = as_mapping(run.metrics.get(section)).get(key)
-    return float(value) if finite(value) else None
+    found = as_mapping(run.metrics.get(section))
+    if key not in found or isinstance(found[key], (list, dict)):
+        return None
+    value = found[key]
+    try:
+        return float("nan") if value is None or isinstance(value, bool) else float(value)
+    except (TypeError, ValueError):
+        return float("nan")
 
 
 def _fill(cell: Cell, run: RunRecord, metric: str) -> None:
-    value = _metric_value(run, metric) if run.completed else None
-    if value is None:
+    if not run.completed:
         cell.not_completed += 1
-    else:
-        cell.values.append(value)
+        return
+    value = metric_value(run, metric)
+    if value is not None:
+        cell.add(value)
 
 
 @functools.lru_cache(maxsize=64)
@@ -184,7 +222,8 @@ def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, lis
                     else "other settings"]
             records.append({"table": table.key, "row": label, "model": model, "loss": loss, "layers": layers, "data": d,
                             "variant": variant, "metric": table.metric, "mean": cell.mean, "std": cell.std, "n": cell.n,
-                            "not_completed": cell.not_completed, "study": study, "ratio": ratio})
+                            "not_finite": len(cell.not_finite), "not_completed": cell.not_completed,
+                            "study": study, "ratio": ratio})
         grid.rows.append(row)
     if any(v for *_, v in row_keys):
         grid.notes.append("rows marked [...] hold runs whose settings differ from the study's as listed; they get no "
@@ -220,11 +259,14 @@ def pivot(runs: Sequence[RunRecord], rows: Sequence[str], cols: Sequence[str],
         for run, record in found:
             split = settings_label(run, splitting[key[:len(rows)]])
             cell = cells.setdefault((*key[:len(rows)], split, *key[len(rows):]), Cell())
-            value = pd.to_numeric(record[metric], errors="coerce")
-            if record["status"] == "completed" and pd.notna(value) and math.isfinite(value):
-                cell.values.append(float(value))
-            else:
+            if not run.completed:
                 cell.not_completed += 1
+            elif metric.partition("_")[0] in SECTIONS:
+                value = metric_value(run, metric)
+                if value is not None:
+                    cell.add(value)
+            elif pd.notna(number := pd.to_numeric(record[metric], errors="coerce")):
+                cell.add(float(number))
     row_values = sorted({k[:len(rows) + 1] for k in cells}, key=_natural)
     col_values = sorted({k[len(rows) + 1:] for k in cells}, key=_natural)
     header = [", ".join(rows) + " \\ " + ", ".join(cols)] + [", ".join(c) for c in col_values]
@@ -237,7 +279,8 @@ def pivot(runs: Sequence[RunRecord], rows: Sequence[str], cols: Sequence[str],
             cell = cells.get((*r, *c), Cell())
             line.append(cell.text())
             records.append({**dict(zip(keys, (*values, *c))), "variant": split, "metric": metric, "mean": cell.mean,
-                            "std": cell.std, "n": cell.n, "not_completed": cell.not_completed})
+                            "std": cell.std, "n": cell.n, "not_finite": len(cell.not_finite),
+                            "not_completed": cell.not_completed})
         grid.rows.append(line)
     if any(r[-1] for r in row_values):
         grid.notes.append("rows marked [...] are split by the settings their runs differ in; a cell pools runs "

@@ -52,8 +52,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"format": FORMAT, **state}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:  # closed on failure: a full disk's space comes back
+        torch.save({"format": FORMAT, **state}, fh)
 
 
 def load(path: Path) -> dict[str, Any]:

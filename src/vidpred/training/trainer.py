@@ -15,15 +15,16 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
+from vidpred import stop
 from vidpred.data.base import ArrayDataset, DataSplits
-from vidpred.distributed import (SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss,
-                                 stop_requested, sum_)
+from vidpred.distributed import (SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss, lost_ranks,
+                                 sum_)
 from vidpred.errors import DivergedError, UserError, require
 from vidpred.io import atomic_path, write_csv
 from vidpred.metrics import make_accumulator
@@ -170,6 +171,11 @@ class BatchPlan:
             yield (share, len(batch), False) if share else ([int(batch[0])], len(batch), True)
 
 
+def check_global_batch(batch_size: int, world: World) -> None:
+    require(batch_size % world.size == 0, f"data.batch_size={batch_size} must divide by the {world.size} processes "
+                                          "(it is the global batch, shared out among them)")
+
+
 def batch_limit(total: int, limit: float) -> int:
     """Lightning's convention: a float in (0, 1] is a fraction of the batches, else a count."""
     if isinstance(limit, float) and limit <= 1.0:
@@ -183,9 +189,7 @@ class Trainer:
                  callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None,
                  world: World = SINGLE, lpips: torch.nn.Module | None = None,
                  loss: LossConfig | None = None) -> None:
-        require(loader.batch_size % world.size == 0,
-                f"data.batch_size={loader.batch_size} must divide by the {world.size} processes (it is the "
-                "global batch, shared out among them)")
+        check_global_batch(loader.batch_size, world)
         self.device = precision.device
         self.model = accelerate(model.to(self.device), self.device, video=data.kind == "video",
                                 channels_last=config.channels_last, compile_model=config.compile)
@@ -238,7 +242,9 @@ class Trainer:
         self._position: tuple[int, int] | None = None  # (epoch, batches done) after the last whole step
         self._step_start: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
         self._last_position = (0, 0)
-        self._stop = False  # a stop request (SIGTERM to a data-parallel run) seen by every rank
+        self._saved_at: tuple[int, int] | None = None  # the position last.pt was last written at
+        self._validation_due = False  # the epoch's training is done, its validation not yet
+        self._stop = False  # a stop request seen by every rank in the last step's sync
 
     # ---------------------------------------------------------------- data
     def _batches(self, dataset: Dataset, index_batches: Iterable[list[int]]) -> Iterator[torch.Tensor]:
@@ -248,11 +254,21 @@ class Trainer:
             for indices in index_batches:
                 yield torch.from_numpy(dataset.array[indices])
             return
-        yield from DataLoader(dataset, batch_sampler=list(index_batches), num_workers=self.loader.num_workers,
-                              pin_memory=self.device.type == "cuda",
-                              # A private generator: creating a loader must not draw from the global
-                              # RNG, or a mid-epoch resume would shift every later random number.
-                              generator=torch.Generator().manual_seed(self.seed))
+        workers = self.loader.num_workers
+        loader = DataLoader(dataset, batch_sampler=list(index_batches), num_workers=workers,
+                            pin_memory=self.device.type == "cuda",
+                            worker_init_fn=stop.quiet_worker if workers else None,
+                            # A private generator: creating a loader must not draw from the global
+                            # RNG, or a mid-epoch resume would shift every later random number.
+                            generator=torch.Generator().manual_seed(self.seed))
+        with stop.signals_blocked():  # the workers start here; see vidpred.stop
+            batches = iter(loader)
+        try:
+            yield from batches
+        except RuntimeError as exc:
+            if stop.requested() and workers:  # a worker lost to the group's stop signal after all
+                raise stop.StopRequested(stop.reason()) from exc
+            raise
 
     def train_batches(self, epoch: int, skip: int = 0) -> Iterator[tuple[torch.Tensor, int, bool]]:
         """The training batches of ``epoch`` from batch ``skip`` on: (this rank's share, the global
@@ -313,7 +329,7 @@ class Trainer:
             prediction = self.train_model(context, self.data.horizon, target=target)
             rec_sum = reconstruction(self.loss.rec, prediction, target) * weight
             extra = self._extra_loss(prediction, target)
-        sums = [rec_sum.detach(), torch.tensor(float(stop_requested()), device=self.device)]
+        sums = [rec_sum.detach(), torch.tensor(float(stop.requested()), device=self.device)]
         rec_weight = self.loss.rec_weight if self.discriminator is not None else 1.0
         generator_loss = rec_weight * rec_sum / elements
         if extra is not None:
@@ -385,6 +401,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler else None,
             "epoch": epoch, "batches_done": batches_done, "loss_window": list(self._window),
+            "validation_due": self._validation_due,
             "discriminator": None if self.discriminator is None else {
                 "model": self.discriminator.state_dict(), "optimizer": self.d_optimizer.state_dict(),
                 "scaler": self.d_scaler.state_dict()},
@@ -400,6 +417,7 @@ class Trainer:
         if self.world.main:
             checkpoint.save(self.checkpoint_dir / checkpoint.LAST, state)
             write_csv(self.run_dir / "history.csv", self.summary.history, self.history_columns)
+        self._saved_at = (epoch, batches_done)
 
     def _restore(self, path: Path, state: dict[str, Any]) -> tuple[int, int]:
         checkpoint.load_weights(self.model, state["model"], path)
@@ -410,6 +428,7 @@ class Trainer:
             self.scheduler.load_state_dict(state["scheduler"])
         self.summary = TrainSummary(**state["summary"])
         self._window = list(state["loss_window"])
+        self._validation_due = bool(state.get("validation_due", False))
         if self.discriminator is not None and state.get("discriminator") is not None:
             self.discriminator.load_state_dict(state["discriminator"]["model"])
             self.d_optimizer.load_state_dict(state["discriminator"]["optimizer"])
@@ -482,24 +501,48 @@ class Trainer:
             self.history_every = min(LOG_EVERY, max(1, total_steps // MIN_HISTORY_ROWS))
         start_epoch, skip_batches = self._restore(*resume_from) if resume_from else (0, 0)
         self.progress.start(total_steps, self.device.type, self.data.kind)
+        # Between steps the state is whole: a stop saves last.pt at the last one (or here, before the first).
+        self._position = self._last_position = (start_epoch, skip_batches)
 
         try:
+            if self._stop_agreed():
+                raise stop.StopRequested(stop.reason())
             self._train_epochs(start_epoch, skip_batches, per_epoch)
-        except KeyboardInterrupt:
-            if self._position is not None:  # only between steps is the state consistent
-                self.save_last(*self._position)
-                log.info("interrupted: saved %s; run again in the same folder to resume",
-                         self.checkpoint_dir / checkpoint.LAST)
-            raise
+        except KeyboardInterrupt as exc:
+            self._save_on_stop(exc)
         except RuntimeError as exc:
+            if stop.requested() and "DataLoader worker" in str(exc):  # a worker lost to the group's stop signal
+                self._save_on_stop(stop.StopRequested(stop.reason()), exc)
             peer = failure_of_another_rank() if self.world.active else None
             if not self.world.active or (peer is None and not is_peer_loss(exc)):
                 raise
             self._save_after_peer_loss()
-            raise RankFailed(f"{peer or 'another process stopped without a word (killed?)'}; the run stopped "
-                             "here and continues from its last.pt when started again") from exc
+            if peer is None:
+                lost = lost_ranks()
+                peer = (f"{' and '.join(lost)} stopped without a word (killed?)" if lost
+                        else "another process stopped without a word (killed?)")
+            raise RankFailed(f"{peer}; the run stopped here and continues from its last.pt when started again") from exc
         self._notify("on_fit_end")
         return self.summary
+
+    def _save_on_stop(self, exc: KeyboardInterrupt, cause: BaseException | None = None) -> NoReturn:
+        """Save last.pt where training stands (between two steps) and stop with ``exc``."""
+        if self._position is None:  # mid-step: only the last saved last.pt is whole
+            raise exc from cause
+        if self._position != self._saved_at:
+            self.save_last(*self._position)
+        saved = self.checkpoint_dir / checkpoint.LAST
+        log.info("interrupted: saved %s at step %d; run again in the same folder to resume", saved, self.summary.steps)
+        if isinstance(exc, stop.StopRequested):
+            raise stop.StopRequested(f"{stop.reason()}: saved {saved} at step {self.summary.steps}") from cause
+        raise exc from cause
+
+    def _stop_agreed(self) -> bool:
+        """Whether to stop here: this process's request, or in a data-parallel run any rank's (every
+        rank must call this at the same point)."""
+        if not self.world.active:
+            return stop.requested()
+        return bool(sum_(torch.tensor(float(stop.requested()), device=self.device)).item() > 0)
 
     def _buffers(self) -> Iterator[tuple[str, torch.Tensor]]:
         """The buffers a step changes before it changes any weight (scheduled-sampling count, the
@@ -525,14 +568,15 @@ class Trainer:
 
     def _train_epochs(self, start_epoch: int, skip_batches: int, per_epoch: int) -> None:
         stopped = self.config.max_steps > 0 and self.summary.steps >= self.config.max_steps
-        self._last_position = (start_epoch, skip_batches)
+        due = self._validation_due  # a stop during validation: the resume validates first
         for epoch in range(start_epoch, self.config.max_epochs):
-            if stopped:
+            if stopped and not due:
                 break
+            due = False
             batch_index, skip_batches = skip_batches, 0
             tick = time.perf_counter()
             epoch_samples, epoch_seconds = 0, 0.0  # the bar shows the epoch's average rate
-            for batch, global_count, stand_in in self.train_batches(epoch, batch_index):
+            for batch, global_count, stand_in in ([] if stopped else self.train_batches(epoch, batch_index)):
                 if batch_index >= per_epoch:
                     break
                 self._position = None
@@ -552,14 +596,17 @@ class Trainer:
                 if every and self.summary.steps % every == 0 and not stopped and batch_index < per_epoch:
                     self.save_last(epoch, batch_index)
                 self._notify("on_train_batch_end", self.summary.steps, loss)
-                if self._stop:  # every rank saw the same request in the step's sync: all stop here
-                    raise KeyboardInterrupt("stop requested")
+                # every rank saw the same request in the step's sync, so all stop after the same step
+                if self._stop or (not self.world.active and stop.requested()):
+                    raise stop.StopRequested(stop.reason())
                 if stopped:
                     break
                 tick = time.perf_counter()
             finished = batch_index >= per_epoch
             self.summary.epochs = epoch + 1 if finished else epoch
+            self._validation_due = True
             metrics = self._validate(epoch)
+            self._validation_due = False
             self.progress.end_epoch(f"epoch {epoch + 1}: train loss {self.summary.final_loss:.4g}, "
                                     f"val mse {metrics['mse']:.4g}")
             self._position = self._last_position = (epoch + 1, 0) if finished else (epoch, batch_index)
@@ -567,6 +614,8 @@ class Trainer:
             # after the checkpoint: a callback that stops the run here (a search's pruner) leaves the
             # epoch it judged saved, and the folder resumes from there
             self._notify("on_validation_end", epoch + 1, metrics)
+            if self._stop_agreed():
+                raise stop.StopRequested(stop.reason())
 
     def _record_step(self, epoch: int, epoch_fraction: float, values: dict[str, float], samples: int,
                      seconds: float) -> None:
@@ -598,10 +647,14 @@ class Trainer:
         accumulator = make_accumulator(self.data.kind, self.lpips)
         self.model.eval()
         for batch in self._batches(dataset, index_batches):
+            if not self.world.active and stop.requested():  # ranks hold unequal shares: no per-batch sync
+                raise stop.StopRequested(stop.reason())
             context, target = self._split(batch)
             accumulator.update(self._predict(context).float(), target)
         if self.world.active:
             accumulator.reduce(self.data.horizon, self.data.frame_shape, self.device)
+            if self._stop_agreed():
+                raise stop.StopRequested(stop.reason())
         return accumulator.compute()
 
     def _predict(self, context: torch.Tensor) -> torch.Tensor:

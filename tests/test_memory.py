@@ -107,6 +107,13 @@ def peak_increase(args: list[str], cwd: Path) -> int:
     pytest.param(["model=convlstm", "data=mnist", "data.train_digits=test", "data.test_source=generated",
                   "data.train_size=16", "data.val_size=4", "data.test_size=4", "data.num_workers=0",
                   "model.hidden=16", "layers=2", "data.horizon=20"], marks=pytest.mark.slow),
+    pytest.param(["model=predrnn", "data=mnist", "data.train_digits=test", "data.test_source=generated",
+                  "data.train_size=16", "data.val_size=4", "data.test_size=4", "data.num_workers=0",
+                  "model.hidden=32", "model.patch_size=2", "layers=2", "data.horizon=20"], marks=pytest.mark.slow),
+    pytest.param(["model=simvp", "data=mnist", "data.train_digits=test", "data.test_source=generated",
+                  "data.train_size=16", "data.val_size=4", "data.test_size=4", "data.num_workers=0",
+                  "model.spatial_hidden=32", "model.translator_hidden=128", "model.translator_layers=4",
+                  "data.horizon=20"], marks=pytest.mark.slow),
 ])
 def test_the_estimate_bounds_the_peak_memory_of_a_real_run(tmp_path: Path, overrides: list[str]) -> None:
     if "data=mnist" in overrides:

@@ -130,6 +130,7 @@ class PredRNNv2(Forecaster):
                 "0 <= start <= end, end >= 1")
         require(sampling_alpha > 0, f"model.sampling_alpha must be positive, got {sampling_alpha}")
         self.patch_size = patch_size
+        self.grid = (height // patch_size, width // patch_size)  # the folded frame the cells run on
         self.hidden = hidden
         self.decouple_beta = decouple_beta
         self.sampling = sampling
@@ -143,6 +144,18 @@ class PredRNNv2(Forecaster):
         # training forward passes seen so far: the sampling schedule's clock, saved in checkpoints
         self.register_buffer("sampling_step", torch.zeros((), dtype=torch.long))
         self._auxiliary: torch.Tensor | None = None
+
+    #: floats a training step holds per sample, stack step, cell, hidden channel and pixel of the
+    #: folded grid: what autograd keeps of a cell call (the seven activations, both memories and
+    #: their increments, [C, M], the output gate, h), the decoupling's copies of the increments, and
+    #: the gradients the backward pass adds (an upper bound; tests/test_memory.py checks it)
+    SAVED_FLOATS = 36
+
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        pixels = self.grid[0] * self.grid[1]
+        folded = self.head.out_channels  # the frames read and predicted, per step
+        per_step = self.SAVED_FLOATS * len(self.cells) * self.hidden + 4 * folded
+        return 4 * batch * (context + horizon - 1) * per_step * pixels
 
     # ------------------------------------------------------------ schedule
     def truth_probabilities(self, step: int) -> tuple[float, float]:

@@ -236,6 +236,9 @@ class SimVP(Forecaster):
                 f"model.spatial_layers={spatial_layers} halves the frame {spatial_layers // 2} time(s): "
                 f"its size {height}x{width} must divide by {shrink}")
         self.context = context
+        self.frame = (height, width)
+        self.spatial_hidden, self.mlp_ratio = spatial_hidden, mlp_ratio
+        self.translator_width = max(context * spatial_hidden, translator_hidden)  # the widest block
         self.translator_name = translator
         downs = _downsamples(spatial_layers)
         self.encoder = nn.ModuleList(ConvNormAct(channels if k == 0 else spatial_hidden, spatial_hidden,
@@ -245,6 +248,27 @@ class SimVP(Forecaster):
         self.decoder = nn.ModuleList(ConvNormAct(spatial_hidden, spatial_hidden, kernel_size, up=up)
                                      for up in reversed(downs))
         self.readout = nn.Conv2d(spatial_hidden, channels, 1)
+
+    def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:
+        """An upper estimate of what a training step keeps for its backward pass (tests/test_memory.py
+        checks it): per frame and encoder or decoder layer, the convolution's output, the normalised
+        and the activated map (an upsampling layer's 4x wider output before the shuffle too); per
+        translator block, about 16 maps of its widest channel count and 3 of its MLP's; all once per
+        block of the roll-out."""
+        height, width = self.frame
+        maps, pixels = 0, height * width
+        for layer in self.encoder:
+            pixels //= 4 if layer.conv.stride[0] == 2 else 1
+            maps += 4 * pixels
+        latent = pixels
+        for layer in self.decoder:
+            upsampling = isinstance(layer.shuffle, nn.PixelShuffle)
+            pixels *= 4 if upsampling else 1
+            maps += (8 if upsampling else 4) * pixels
+        spatial = self.context * self.spatial_hidden * maps
+        blocks = sum(isinstance(block, TranslatorBlock) for block in self.translator.blocks)
+        translator = blocks * (16 + 3 * self.mlp_ratio) * self.translator_width * latent
+        return int(4 * batch * -(-horizon // self.context) * (spatial + translator))
 
     def translate(self, frames: torch.Tensor) -> torch.Tensor:
         """``context`` frames -> the next ``context`` frames, ``(B, T, C, H, W)`` both."""

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import InterruptAt, compose_config, small_model_overrides
+from conftest import compose_config, small_model_overrides
 from data_cli import assert_one_line_error, cli
 from data_fabricate import fabricate_mnist
 from run_cli import run_cli

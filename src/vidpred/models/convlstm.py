@@ -112,10 +112,9 @@ class ConvLSTMCell(nn.Module):
             return torch.sigmoid(o) * torch.tanh(c), c
         # The CPU: the candidate's rows doubled for CellUpdate, and the same function as one
         # convolution over [x, h] computed as two convolutions with the two halves of the weight:
-        # copying x and h into one tensor costs more than the second convolution call (the ConvLSTM
-        # training step is 6% faster; on CUDA the single convolution is the faster one). The sum goes
-        # into the first output (which the convolution's backward does not need): one large buffer
-        # fewer per step.
+        # copying x and h into one tensor costs more than the second convolution call (on CUDA the
+        # single convolution is the faster one). The sum goes into the first output (which the
+        # convolution's backward does not need): one large buffer fewer per step.
         scale = weight.new_ones(4 * self.hidden)
         scale[2 * self.hidden:3 * self.hidden] = 2
         weight, bias = weight * scale[:, None, None, None], bias * scale
@@ -225,8 +224,8 @@ class Seq2SeqConvLSTM(Forecaster):
         # slices for the steps t, t+1 and t+2 in one 2-D convolution, and prediction t adds up what
         # states t-2, t-1 and t gave it (what the kernel did with the zeros before the first state is
         # zero). The same function as the 3-D convolution over the stacked window, without the copy
-        # of the window and with oneDNN's 2-D kernels: the 3-D convolution to a few channels was a
-        # tenth of the training step on the CPU.
+        # of the window and with oneDNN's 2-D kernels (its 3-D convolution to a few channels is slow
+        # on the CPU).
         folded = self.head.out_channels
         slices = self.head.weight.flip(2).permute(2, 0, 1, 3, 4).flatten(0, 1)  # rows: slice 2 (for t), 1, 0
         pending: list[torch.Tensor] = []  # what the states so far give predictions t, t+1

@@ -239,7 +239,6 @@ class SimVP(Forecaster):
         self.frame = (height, width)
         self.spatial_hidden, self.mlp_ratio = spatial_hidden, mlp_ratio
         self.translator_width = max(context * spatial_hidden, translator_hidden)  # the widest block
-        self.translator_name = translator
         downs = _downsamples(spatial_layers)
         self.encoder = nn.ModuleList(ConvNormAct(channels if k == 0 else spatial_hidden, spatial_hidden,
                                                  kernel_size, down=down) for k, down in enumerate(downs))

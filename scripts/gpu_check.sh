@@ -45,13 +45,13 @@ PY
 status=0
 echo "== (a) throughput, Table 2 ConvLSTM (layers 2, hidden 64, 10 -> 10 at 1x64x64): eager, then the trainer=gpu default"
 TABLE2=(model=convlstm data=mnist layers=2 --synthetic --frame-shape 1,64,64 --device cuda --warmup 10 --steps 100 --windows 5)
-timeout 150 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision 32,bf16 --batch-size 4,32 \
+timeout 150 "$PYTHON" -m vidpred.perf.bench "${TABLE2[@]}" --precision 32,bf16 --batch-size 4,32 \
     --out "$RESULTS/bench_eager.json" 2>&1 | tee "$RESULTS/bench_eager.log" || status=1
-timeout 200 "$PYTHON" -m vidpred.bench "${TABLE2[@]}" --precision bf16 --compile reduce-overhead --batch-size 4,32 \
+timeout 200 "$PYTHON" -m vidpred.perf.bench "${TABLE2[@]}" --precision bf16 --compile reduce-overhead --batch-size 4,32 \
     --out "$RESULTS/bench_default.json" 2>&1 | tee "$RESULTS/bench_default.log" || status=1
 echo "== (a) the sequence LSTM (sines, batch 64), fp32 against bf16"
 for layers in 1 3; do
-    timeout 60 "$PYTHON" -m vidpred.bench model=lstm data=sins layers=$layers --synthetic --device cuda --precision 32,bf16 \
+    timeout 60 "$PYTHON" -m vidpred.perf.bench model=lstm data=sins layers=$layers --synthetic --device cuda --precision 32,bf16 \
         --out "$RESULTS/bench_lstm_l$layers.json" 2>&1 | tee "$RESULTS/bench_lstm_l$layers.log" || status=1
 done
 STUDY="$RESULTS/moving_mnist"

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import InterruptAt, compose_config
-from data_cli import assert_one_line_error, cli
-from data_http import serve
-from run_cli import run_cli
+from helpers.config import InterruptAt, experiment_config
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.data_http import serve
+from helpers.run_cli import run_cli
 from test_lpips import random_weights, save_weights
-from vidpred import lpips
-from vidpred.run import run_experiment
-from vidpred.training.objectives import Discriminator, discriminator_loss, generator_adversarial
+from vidpred.metrics import lpips
+from vidpred.experiment import run_experiment
+from vidpred.training.losses import Discriminator, discriminator_loss, generator_adversarial
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,10 @@ def history(run_dir: Path) -> list[dict[str, str]]:
 def test_an_adversarial_run_resumes_exactly_and_reports_lpips(tmp_path: Path, mnist_root: Path,
                                                               lpips_weights: Path) -> None:
     settings = tiny(mnist_root, lpips_weights)
-    straight = run_experiment(compose_config(settings), tmp_path / "straight")
+    straight = run_experiment(experiment_config(settings), tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(settings), tmp_path / "resumed", callbacks=[InterruptAt(7)])
-    resumed = run_experiment(compose_config(settings), tmp_path / "resumed")
+        run_experiment(experiment_config(settings), tmp_path / "resumed", callbacks=[InterruptAt(7)])
+    resumed = run_experiment(experiment_config(settings), tmp_path / "resumed")
     assert resumed["train"]["resumed_from_step"] == 7 and resumed["train"]["steps"] == straight["train"]["steps"] == 12
     assert resumed["test"] == straight["test"]
     assert history(tmp_path / "resumed") == history(tmp_path / "straight")
@@ -71,7 +71,7 @@ def test_the_discriminator_trains_only_after_the_warm_up(tmp_path: Path, mnist_r
 
     settings = [*tiny(mnist_root, lpips_weights), "loss.warmup_steps=3", "metrics.lpips=false",
                 "trainer.max_epochs=1"]
-    run_experiment(compose_config(settings), tmp_path / "run", callbacks=[Watch()])
+    run_experiment(experiment_config(settings), tmp_path / "run", callbacks=[Watch()])
     changed = [not torch.equal(a, b) for a, b in zip(weights, weights[1:])]
     assert changed == [False, False, True, True, True]  # steps 1-3 reconstruction only
 
@@ -101,7 +101,7 @@ def test_mistakes_are_one_line(tmp_path: Path, capsys, args: list[str], message:
 def test_missing_lpips_weights_name_the_download(tmp_path: Path, mnist_root: Path, lpips_weights: Path) -> None:
     settings = [*tiny(mnist_root, lpips_weights), f"metrics.lpips_weights={tmp_path / 'none'}"]
     with pytest.raises(Exception, match="python -m vidpred.data download lpips"):
-        run_experiment(compose_config(settings), tmp_path / "run")
+        run_experiment(experiment_config(settings), tmp_path / "run")
 
 
 def test_download_lpips_checks_each_file(tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,7 +137,7 @@ def test_the_report_shows_the_same_item_for_both_losses(tmp_path: Path, mnist_ro
     sweep.mkdir()
     (sweep / "multirun.yaml").write_text("hydra: {}\n")
     for loss in ("mse", "adversarial"):
-        run_experiment(compose_config([*settings, f"loss={loss}", "trainer.max_epochs=1"]), sweep / loss)
+        run_experiment(experiment_config([*settings, f"loss={loss}", "trainer.max_epochs=1"]), sweep / loss)
     report = build_report([sweep], tmp_path / "report")
     compare = [f for f in report.figures if f.name.startswith("losses_")]
     assert [f.name for f in compare] == ["losses_mnist_convlstm_l1_sweep.png"]

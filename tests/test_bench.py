@@ -13,15 +13,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from conftest import REPO
-from vidpred import bench
+from helpers.config import REPO
+from vidpred.perf import bench
 from vidpred.errors import ConfigError
 from vidpred.models import MODELS
 from vidpred.models.convlstm import Seq2SeqConvLSTM
 from vidpred.models.lstm import Seq2SeqLSTM
-from vidpred.reference import GATES, TextbookSeq2SeqConvLSTM, TextbookSeq2SeqLSTM, build_textbook
+from vidpred.perf.reference import GATES, TextbookSeq2SeqConvLSTM, TextbookSeq2SeqLSTM, build_textbook
 from vidpred.training.precision import Precision
-from vidpred.training.trainer import OptimConfig
+from vidpred.training.settings import OptimConfig
 
 TINY = ["model=convlstm", "model.hidden=4", "model.patch_size=4", "data=mnist", "data.context=3",
         "data.horizon=2"]
@@ -70,7 +70,7 @@ def test_untrainable_model_is_a_config_error() -> None:
 
 
 def test_cli_error_is_one_line_and_exit_code_2() -> None:
-    done = subprocess.run([sys.executable, "-m", "vidpred.bench", "--compile", "maybe", "--synthetic"],
+    done = subprocess.run([sys.executable, "-m", "vidpred.perf.bench", "--compile", "maybe", "--synthetic"],
                           capture_output=True, text=True, cwd=REPO, timeout=120)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_cli import assert_one_line_error, cli
-from data_fabricate import market_days, yahoo_daily_csv
-from run_cli import run_cli
-from vidpred.data.series import infer_calendar, read_series
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.data_fabricate import market_days, yahoo_daily_csv
+from helpers.run_cli import run_cli
+from vidpred.data.sets.series import infer_calendar, read_series
 from vidpred.predict import main as predict_main
 
 CLOSED = ("2018-03-07", "2018-03-08")  # two business days without trading: a real gap
@@ -78,7 +78,7 @@ def test_prepare_counts_the_windows_of_each_split_and_warns_about_an_empty_one(t
 
 def test_forecasts_carry_business_dates_and_predict_takes_a_date(tmp_path: Path, capsys,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
     src, data, run = tmp_path / "prices", tmp_path / "data", tmp_path / "run"
     for k, ticker in enumerate(("ACME", "GLOBEX")):
         yahoo_daily_csv(src / f"{ticker}.csv", k, start="2019-01-02", end="2020-12-31")

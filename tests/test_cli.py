@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
-from data_cli import assert_one_line_error
-from run_cli import run_cli
+from helpers.config import REPO
+from helpers.data_cli import assert_one_line_error
+from helpers.run_cli import run_cli
 from vidpred.models import MODELS
 
 TINY = ["data.train_size=64", "data.val_size=16", "data.test_size=16", "trainer.max_epochs=1",
@@ -95,11 +95,11 @@ def test_makefile_help_lists_the_targets() -> None:
 
 
 def test_debug_fast_runs_a_few_batches(tmp_path: Path) -> None:
-    from conftest import compose_config
-    from vidpred.run import run_experiment
+    from helpers.config import experiment_config
+    from vidpred.experiment import run_experiment
 
-    cfg = compose_config(["debug=fast", "data.train_size=400", "data.val_size=100", "data.test_size=300"])
-    results = run_experiment(cfg, tmp_path)
+    results = run_experiment(experiment_config(["debug=fast", "data.train_size=400", "data.val_size=100",
+                                                "data.test_size=300"]), tmp_path)
     assert results["train"]["steps"] == 5 and results["test"]["sequences"] == 2 * 64
 
 

@@ -10,14 +10,15 @@ import torch
 from PIL import Image
 from torch import nn
 
-from vidpred.bench import synthetic_splits
+from vidpred.perf.bench import synthetic_splits
 from vidpred.errors import ConfigError
 from vidpred.models import build_model
 from vidpred.models.convlstm import ConvLSTMCell, Seq2SeqConvLSTM
 from vidpred.plots import GIF_HEADER, save_samples
 from vidpred.training.accel import accelerate, to_channels_last
 from vidpred.training.precision import Precision
-from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+from vidpred.training.trainer import Trainer
 
 
 @pytest.mark.parametrize("layers", [1, 2, 3])
@@ -100,7 +101,7 @@ def test_the_cpu_cell_update_has_autograds_gradients(with_state: bool) -> None:
     the plain equations, in float64 to finite differences, and the whole model against the textbook
     twin (two convolutions per cell, autograd): predictions and every gradient."""
     from vidpred.models.convlstm import CellUpdate
-    from vidpred.reference import TextbookSeq2SeqConvLSTM
+    from vidpred.perf.reference import TextbookSeq2SeqConvLSTM
 
     torch.manual_seed(0)
     gates = torch.randn(2, 12, 3, 3, dtype=torch.double, requires_grad=True)

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_tiny
-from data_fabricate import fabricate_mnist
-from vidpred.bench import synthetic_splits
+from helpers.config import run_tiny
+from helpers.data_fabricate import fabricate_mnist
+from vidpred.perf.bench import synthetic_splits
 from vidpred.models.convlstm import Seq2SeqConvLSTM
 from vidpred.training.precision import Precision
-from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+from vidpred.training.accel import is_compiled
+from vidpred.training.trainer import Trainer
 
 pytestmark = [
     pytest.mark.gpu,
@@ -91,7 +93,7 @@ def test_compile_keeps_state_dict_keys_trains_and_predicts_as_eager(tmp_path: Pa
     losses = [trainer.train_step(batch) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(v)) for v in losses)
     assert set(trainer.model.state_dict()) == keys  # checkpoints load without torch.compile
-    assert trainer.model._compiled_call_impl is not None  # compiled, not fallen back
+    assert is_compiled(trainer.model)  # compiled, not fallen back
     eager = Seq2SeqConvLSTM((1, 32, 32), layers=2, hidden=16).to(CUDA).eval()
     eager.load_state_dict(trainer.model.state_dict())
     context = batch[:, :5].to(CUDA)

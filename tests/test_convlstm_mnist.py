@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_config
-from vidpred.run import run_experiment
+from helpers.config import experiment_config
+from vidpred.experiment import run_experiment
 
 
 def mnist_overrides(shared_data: Path, train_size: int, test_size: int) -> list[str]:
@@ -24,8 +24,8 @@ def mnist_overrides(shared_data: Path, train_size: int, test_size: int) -> list[
 def convlstm_vs_last(shared_data: Path, tmp_path: Path, train_size: int, test_size: int,
                      model: list[str], epochs: int) -> tuple[dict, dict]:
     data = mnist_overrides(shared_data, train_size, test_size)
-    last = run_experiment(compose_config([*data, "model=last"]), tmp_path / "last")
-    trained = run_experiment(compose_config([*data, "model=convlstm", f"trainer.max_epochs={epochs}", *model]),
+    last = run_experiment(experiment_config([*data, "model=last"]), tmp_path / "last")
+    trained = run_experiment(experiment_config([*data, "model=convlstm", f"trainer.max_epochs={epochs}", *model]),
                              tmp_path / "convlstm")
     return last, trained
 

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from data_cli import assert_one_line_error, cli, files_under
-from data_fabricate import bair_example, bair_trajectory, fabricate_bair, fabricate_bair_raw
+from helpers.data_cli import assert_one_line_error, cli, files_under
+from helpers.data_fabricate import bair_example, bair_trajectory, fabricate_bair, fabricate_bair_raw
 from vidpred.data import build_data
-from vidpred.data.bair import prepare
-from vidpred.data.tfrecord import encode_example, frame_record, masked_crc, parse_example, read_records, write_records
+from vidpred.data.sets.bair import prepare
+from vidpred.data.formats.tfrecord import (encode_example, frame_record, masked_crc, parse_example, read_records,
+                                          write_records)
 from vidpred.errors import DataError
 
 

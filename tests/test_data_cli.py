@@ -14,12 +14,12 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from data_fabricate import digit_images, fabricate_mnist, fabricate_stocks, price_walk, stock_csv, write_gz
-from data_cli import assert_one_line_error, cli, files_under
-from data_http import serve
+from helpers.data_fabricate import digit_images, fabricate_mnist, fabricate_stocks, price_walk, stock_csv, write_gz
+from helpers.data_cli import assert_one_line_error, cli, files_under
+from helpers.data_http import serve
 from vidpred.data import mnist, stocks
-from vidpred.data.download import Remote, extract, fetch
-from vidpred.data.idx import encode_idx
+from vidpred.data.formats.download import Remote, extract, fetch
+from vidpred.data.formats.idx import encode_idx
 from vidpred.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -309,8 +309,8 @@ def test_download_kth_and_bair_from_a_mirror(tmp_path: Path, capsys) -> None:
     import tarfile
     import zipfile
 
-    from data_fabricate import fabricate_bair_raw, fabricate_kth_raw
-    from vidpred.data.kth import ACTIONS
+    from helpers.data_fabricate import fabricate_bair_raw, fabricate_kth_raw
+    from vidpred.data.sets.kth import ACTIONS
 
     raw = fabricate_kth_raw(tmp_path / "made", {"person01_walking_d1": 24, "person17_boxing_d1": 24})
     bair_raw = fabricate_bair_raw(tmp_path / "made_bair", train=(2,), test=(1,))
@@ -336,7 +336,7 @@ def test_download_kth_and_bair_from_a_mirror(tmp_path: Path, capsys) -> None:
 
 
 def test_missing_crc32c_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> None:
-    from data_fabricate import fabricate_bair_raw
+    from helpers.data_fabricate import fabricate_bair_raw
 
     raw = fabricate_bair_raw(tmp_path / "raw", train=(1,), test=(1,))
     monkeypatch.setitem(sys.modules, "crc32c", None)
@@ -354,7 +354,7 @@ RAW = {  # data set -> (fabricate raw files under a folder, overrides that make 
 
 
 def fabricate_raw(name: str, src: Path) -> Path:
-    from data_fabricate import fabricate_bair_raw, fabricate_kth_raw
+    from helpers.data_fabricate import fabricate_bair_raw, fabricate_kth_raw
 
     src.mkdir(parents=True)
     if name == "mnist":
@@ -373,12 +373,12 @@ def fabricate_raw(name: str, src: Path) -> Path:
 def run_last(name: str, root: Path, overrides: list[str], run_dir: Path) -> dict:
     """``python -m vidpred.run model=last data=NAME``, in-process on the same composed config (the
     command line itself has its own tests); returns metrics.json."""
-    from conftest import compose_config
-    from vidpred.run import run_experiment
+    from helpers.config import experiment_config
+    from vidpred.experiment import run_experiment
 
     args = ["model=last", f"data={name}", f"paths.data_dir={root}", "data.num_workers=0", "trainer.progress=off",
             *overrides]
-    run_experiment(compose_config(args), run_dir)
+    run_experiment(experiment_config(args), run_dir)
     return json.loads((run_dir / "metrics.json").read_text())
 
 

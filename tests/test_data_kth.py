@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from data_cli import assert_one_line_error, cli, files_under
-from data_fabricate import fabricate_kth, fabricate_kth_raw, moving_square_frames
+from helpers.data_cli import assert_one_line_error, cli, files_under
+from helpers.data_fabricate import fabricate_kth, fabricate_kth_raw, moving_square_frames
 from vidpred.data import build_data
-from vidpred.data.kth import ACTIONS, decode_video, parse_sequences, prepare
+from vidpred.data.sets.kth import ACTIONS, decode_video, parse_sequences, prepare
 from vidpred.errors import DataError, UserError
 
 SPLITS = dict(train_persons=[1, 2, 16], val_persons=[16], test_persons=[17])
@@ -40,7 +40,7 @@ def test_sequences_file_quirks() -> None:
 
 
 def test_decoded_frames_match_the_written_video(tmp_path: Path) -> None:
-    from data_fabricate import write_avi
+    from helpers.data_fabricate import write_avi
 
     original = moving_square_frames(12, 3)
     decoded = decode_video(write_avi(tmp_path / "person03_jogging_d2_uncomp.avi", original))
@@ -55,7 +55,7 @@ def test_prepare_honours_sequences_and_reports_gaps(tmp_path: Path) -> None:
                             ranges={"person01_walking_d1": "1-10, 11-20, 21-35"},
                             extra_lines="person13_handclapping_d3\t\tframes\t1-50, 51-100\n")
     # a video the sequences file does not list is kept whole
-    from data_fabricate import write_avi
+    from helpers.data_fabricate import write_avi
 
     write_avi(src / "running" / "person17_running_d4_uncomp.avi", moving_square_frames(16, 9))
     lines = prepare(src, tmp_path)
@@ -143,7 +143,7 @@ def test_datasets_pickle_as_file_paths(tmp_path: Path) -> None:
     """Workers started by spawn get the path of the memory-mapped file, not a copy of it."""
     import pickle
 
-    from data_fabricate import fabricate_bair
+    from helpers.data_fabricate import fabricate_bair
 
     fabricate_kth(tmp_path)
     fabricate_bair(tmp_path)

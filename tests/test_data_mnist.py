@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import torch
 
-from data_fabricate import digit_images, fabricate_mnist, write_gz
+from helpers.data_fabricate import digit_images, fabricate_mnist, write_gz
 from vidpred.data import build_data
 from vidpred.data.base import item_rng
-from vidpred.data.idx import IMAGES_MAGIC, LABELS_MAGIC, encode_idx, read_idx
-from vidpred.data.mnist import moving_digits, scale_digits, svg_trajectory
+from vidpred.data.formats.idx import IMAGES_MAGIC, LABELS_MAGIC, encode_idx, read_idx
+from vidpred.data.sets.mnist import moving_digits, scale_digits, svg_trajectory
 from vidpred.errors import DataError
 
 SEEDS = {"train": 1, "val": 2, "test": 3}

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_cli import assert_one_line_error, cli
-from data_fabricate import fabricate_stocks
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.data_fabricate import fabricate_stocks
 from vidpred.data import build_data
-from vidpred.data.series import read_series
+from vidpred.data.sets.series import read_series
 from vidpred.errors import DataError
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_fabricate import fabricate_stocks, price_walk, stock_csv
+from helpers.data_fabricate import fabricate_stocks, price_walk, stock_csv
 from vidpred.data import build_data
-from vidpred.data.series import split_bounds
-from vidpred.data.stocks import TICKERS, read_prices
+from vidpred.data.sets.series import split_bounds
+from vidpred.data.sets.stocks import TICKERS, read_prices
 from vidpred.errors import DataError
 
 

@@ -16,12 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config
-from vidpred import distributed
-from vidpred.distributed import World
+from helpers.config import compose_config, experiment_config
+from vidpred.training import distributed
+from vidpred.training.distributed import World
 from vidpred.errors import ConfigError
-from vidpred.run import run_experiment
-from vidpred.training.trainer import BatchPlan
+from vidpred.experiment import run_experiment
+from vidpred.training.batches import BatchPlan
 
 TINY = ["data.train_size=512", "data.val_size=64", "data.test_size=97", "data.batch_size=32",
         "trainer.max_epochs=2", "trainer.progress=off", "model.hidden=16", "trainer.device=cpu"]
@@ -57,7 +57,7 @@ def test_two_processes_write_one_run_folder_with_the_single_process_metrics(tmp_
     assert done.stdout.count("| run folder") == 1 and done.stdout.count("data sins:") == 1  # rank 1 printed nothing
     assert (folders[0] / "run.log").read_text().count("test mse") == 1
     torch.set_num_threads(1)
-    one = run_experiment(compose_config(TINY), tmp_path / "one")
+    one = run_experiment(experiment_config(TINY), tmp_path / "one")
     assert two["test"]["sequences"] == one["test"]["sequences"] == 97  # 97 items over 2 ranks, none twice
     np.testing.assert_allclose(two["test"]["mse_per_step"], one["test"]["mse_per_step"], rtol=1e-5)
     np.testing.assert_allclose(two["val"]["mse"], one["val"]["mse"], rtol=1e-5)
@@ -72,7 +72,7 @@ def test_every_video_model_trains_on_two_processes_as_on_one(tmp_path: Path) -> 
     the coins, like the ConvLSTM's teacher forcing, come from each process's own generator."""
     import json
 
-    from data_fabricate import fabricate_mnist
+    from helpers.data_fabricate import fabricate_mnist
     from test_promises_models import VIDEO, tiny
     from vidpred.config import to_plain
     from vidpred.models import build_model
@@ -85,7 +85,7 @@ def test_every_video_model_trains_on_two_processes_as_on_one(tmp_path: Path) -> 
     runs["simvp_tau_ddr"] = tiny("simvp", tmp_path / "data", "data.test_size=5", "trainer.max_epochs=1",
                                  "model.translator=tau", "loss=ddr")
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               str(Path(__file__).parent / "torchrun_runs.py"), str(tmp_path / "two"), json.dumps(runs)]
+               str(Path(__file__).parent / "helpers" / "torchrun_runs.py"), str(tmp_path / "two"), json.dumps(runs)]
     done = subprocess.run(command, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -97,7 +97,7 @@ def test_every_video_model_trains_on_two_processes_as_on_one(tmp_path: Path) -> 
         return np.array([[float(row[c] or "nan") for c in columns] for row in rows[1:] if row[columns[0]]])
 
     for name, overrides in runs.items():
-        one = run_experiment(compose_config(overrides), tmp_path / "one" / name)
+        one = run_experiment(experiment_config(overrides), tmp_path / "one" / name)
         two = metrics(tmp_path / "two" / name)
         assert two["world_size"] == 2 and two["test"]["sequences"] == one["test"]["sequences"] == 5, name
         np.testing.assert_allclose(two["test"]["mse_per_step"], one["test"]["mse_per_step"], rtol=1e-4, err_msg=name)
@@ -187,10 +187,10 @@ def test_batch_plans_share_out_the_single_process_batches() -> None:
 
 def test_the_global_batch_must_divide_by_the_processes() -> None:
     from vidpred.data.base import ArrayDataset, DataSplits
-    from vidpred.config import to_plain
     from vidpred.models import build_model
     from vidpred.training.precision import Precision
-    from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+    from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+    from vidpred.training.trainer import Trainer
 
     array = ArrayDataset(np.zeros((8, 4, 1), dtype=np.float32))
     data = DataSplits("x", "sequence", 2, 2, (1,), array, array, array)
@@ -203,9 +203,12 @@ def test_the_global_batch_must_divide_by_the_processes() -> None:
 def test_slurm_tasks_become_the_torchrun_environment() -> None:
     env = {"SLURM_PROCID": "5", "SLURM_NTASKS": "8", "SLURM_LOCALID": "1", "SLURM_NTASKS_PER_NODE": "4(x2)",
            "SLURM_JOB_NODELIST": "gpu[07-08]", "SLURM_JOB_ID": "123456"}
+    before = dict(os.environ)
     world = distributed.from_environment(env)
-    assert world == World(rank=5, size=8, local_rank=1)
     translated = distributed.slurm_environment(env)
+    # the rendezvous travels with the world, not through this process's environment
+    assert world == World(rank=5, size=8, local_rank=1, address=f"gpu07:{translated['MASTER_PORT']}")
+    assert dict(os.environ) == before
     assert translated["MASTER_ADDR"] == "gpu07" and translated["LOCAL_WORLD_SIZE"] == "4"
     assert 20000 <= int(translated["MASTER_PORT"]) < 40000
     assert distributed.first_host("node1,node2") == "node1" and distributed.first_host("a[3,5-9]") == "a3"

@@ -16,11 +16,11 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from conftest import compose_config  # noqa: E402
+from helpers.config import experiment_config  # noqa: E402
 from vidpred import plots  # noqa: E402
 from vidpred.report import build_report, collect  # noqa: E402
 from vidpred.report import figures as report_figures  # noqa: E402
-from vidpred.run import run_experiment  # noqa: E402
+from vidpred.experiment import run_experiment  # noqa: E402
 
 
 def moving_square(frames: int, size: int = 16, shift: int = 0) -> np.ndarray:
@@ -107,7 +107,7 @@ def test_show_of_a_several_column_series_names_every_column() -> None:
 def test_a_short_run_logs_a_curve_and_the_report_draws_it_from_arrays(tmp_path: Path) -> None:
     # 256 items in batches of 64 for 2 epochs: 8 steps; with the default log_every_n_steps=auto every one is a row
     run = tmp_path / "runs" / "short"
-    run_experiment(compose_config(["data.train_size=256", "data.val_size=16", "data.test_size=16", "model.hidden=4",
+    run_experiment(experiment_config(["data.train_size=256", "data.val_size=16", "data.test_size=16", "model.hidden=4",
                                    "trainer.max_epochs=2", "trainer.progress=off"]), run)
     history = pd.read_csv(run / "history.csv")
     assert list(history.dropna(subset=["train_loss"])["step"]) == list(range(1, 9))

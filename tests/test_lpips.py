@@ -15,7 +15,7 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from vidpred.errors import ConfigError, DataError
-from vidpred.lpips import ALEXNET, LINEAR, LPIPS, MIN_SIZE, WeightFile, load_lpips, verify_weights
+from vidpred.metrics.lpips import ALEXNET, LINEAR, LPIPS, MIN_SIZE, WeightFile, load_lpips, verify_weights
 
 DOWNLOAD = "python -m vidpred.data download lpips"
 # (torchvision features index, in, out, kernel, stride, padding, max-pool after the ReLU)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, compose_config, config_groups, run_tiny
+from helpers.config import REPO, compose_config, config_groups, run_tiny
 from vidpred.errors import ConfigError
-from vidpred.data import families, family
+from vidpred.data import FAMILIES, family
 from vidpred.models import MODELS
 
 MODELS_IN_CONF = config_groups("model")
@@ -25,7 +25,7 @@ DATA_IN_CONF = config_groups("data")
 def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny fabricated files for the data sets that read from disk (see data_fabricate.py)."""
     root = tmp_path_factory.mktemp("data_root")
-    fabricate = REPO / "tests" / "data_fabricate.py"
+    fabricate = REPO / "tests" / "helpers" / "data_fabricate.py"
     if fabricate.exists():
         spec = importlib.util.spec_from_file_location("data_fabricate", fabricate)
         module = importlib.util.module_from_spec(spec)
@@ -36,7 +36,7 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_config_option_is_registered() -> None:
     assert set(MODELS_IN_CONF) == set(MODELS)
-    assert set(DATA_IN_CONF) == set(families())
+    assert set(DATA_IN_CONF) == set(FAMILIES.names())
     for name in DATA_IN_CONF:
         assert compose_config([f"data={name}"]).data.name == name
 
@@ -52,7 +52,7 @@ def test_model_x_data_runs_a_training_step(model: str, data: str, data_root: Pat
             run_tiny(overrides, tmp_path)
         return
     with pytest.MonkeyPatch.context() as patch:  # the sample figures have tests of their own
-        patch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+        patch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
         results = run_tiny(overrides, tmp_path)
     assert results["status"] == "completed"
     assert math.isfinite(results["test"]["mse"]) and results["test"]["mse"] >= 0

@@ -1,4 +1,4 @@
-"""User clips (vidpred.data.media): finding them, decoding every format into (T, C, size, size),
+"""User clips (vidpred.data.formats.media): finding them, decoding every format into (T, C, size, size),
 the shared centre crop + area resize, and one-line errors naming the file."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from media_fabricate import (BACKGROUND, ENCODERS, LEFT_MARGIN, RIGHT_MARGIN, SQUARE, pick_encoder, random_frames,
-                             reference, square_scene, write_frames, write_gif, write_video)
-from vidpred.data.media import Clip, find_clips, frame_files, read_clip, resize_weights
+from helpers.media_fabricate import (BACKGROUND, ENCODERS, LEFT_MARGIN, RIGHT_MARGIN, SQUARE, pick_encoder,
+                                     random_frames, reference, square_scene, write_frames, write_gif, write_video)
+from vidpred.data.formats.media import Clip, find_clips, frame_files, read_clip, resize_weights
 from vidpred.errors import ConfigError, DataError, UserError
 
 COMBOS = [(16, 1), (16, 3), (32, 1), (32, 3)]  # (size, channels)

@@ -13,26 +13,27 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config
-from data_cli import assert_one_line_error
-from data_fabricate import fabricate_mnist
-from run_cli import run_cli
+from helpers.config import compose_config
+from helpers.data_cli import assert_one_line_error
+from helpers.data_fabricate import fabricate_mnist
+from helpers.run_cli import run_cli
 from vidpred import config
-from vidpred.run import LOADER_KEYS, memory_need, plan_experiment
+from vidpred.data import split_data_keys
+from vidpred.experiment import memory_need, plan_experiment
 from vidpred.training import memory
-from vidpred.training.objectives import LossConfig
-from vidpred.training.trainer import LoaderConfig
+from vidpred.training.losses import LossConfig
+from vidpred.training.settings import LoaderConfig
 
 CPU = torch.device("cpu")
 
 
 def planned(overrides: list[str]) -> memory.Need:
     """The estimate ``python -m vidpred.run OVERRIDES`` checks before it builds its data."""
-    cfg = compose_config(overrides)
-    plain = config.to_plain(cfg)
-    _, geometry, probe = plan_experiment(cfg, plain)
-    data = {k: v for k, v in plain["data"].items() if k not in ("name", *LOADER_KEYS)}
-    loader = LoaderConfig(**{k: plain["data"][k] for k in LOADER_KEYS})
+    plain = config.to_plain(compose_config(overrides))
+    data, loader_keys = split_data_keys(plain["data"])
+    _, geometry, probe = plan_experiment(plain["data"]["name"], data, plain["model"]["name"],
+                                         {k: v for k, v in plain["model"].items() if k != "name"})
+    loader = LoaderConfig(**loader_keys)
     need = memory_need(probe, geometry, data, loader, LossConfig(**plain["loss"]))
     assert need is not None
     return need

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import compose_config, config_groups
-from data_cli import assert_one_line_error
-from data_fabricate import fabricate_bair, fabricate_kth
-from run_cli import run_cli
+from helpers.config import compose_config, config_groups
+from helpers.data_cli import assert_one_line_error
+from helpers.data_fabricate import fabricate_bair, fabricate_kth
+from helpers.run_cli import run_cli
 from test_sweep import compose_with_hydra
 from vidpred.data import family
 from vidpred.models import MODELS
@@ -41,7 +41,7 @@ def test_presets_and_the_search_keep_their_own_model_choices() -> None:
 
 def test_the_headline_sweep_trains_the_convlstm_on_kth_and_bair(tmp_path: Path, capsys,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])  # figures: tested elsewhere
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])  # figures: tested elsewhere
     data_dir = tmp_path / "data"
     fabricate_kth(data_dir)
     fabricate_bair(data_dir)

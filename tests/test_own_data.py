@@ -4,7 +4,6 @@ show -> run -> predict on an input the run never saw; checkpoints are data and n
 from __future__ import annotations
 
 import json
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config
-from data_cli import assert_one_line_error, cli
-from media_fabricate import pick_encoder, square_scene, write_frames, write_gif, write_video
-from run_cli import run_cli
+from helpers.config import compose_config, experiment_config
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.media_fabricate import pick_encoder, square_scene, write_frames, write_gif, write_video
+from helpers.run_cli import run_cli
 from vidpred import load_run
 from vidpred.predict import main as predict_main
-from vidpred.run import run_experiment
+from vidpred.experiment import run_experiment
 
 FRAMES = 24  # per clip: two windows of 10 + 10 frames, 4 frames apart
 
@@ -70,7 +69,7 @@ def test_clips_prepare_verify_show_train_predict(tmp_path: Path, capsys) -> None
                           f"prepare videos --src {src} --name lab --data-dir {data_dir} data.size=32")
 
     run_dir = tmp_path / "run"
-    results = run_experiment(compose_config([
+    results = run_experiment(experiment_config([
         "model=convlstm", "data=videos", f"paths.data_dir={data_dir}", *geometry, "data.num_workers=0",
         "model.hidden=8", "trainer.max_epochs=1", "trainer.progress=off", "data.batch_size=4"]), run_dir)
     assert results["status"] == "completed" and results["data"]["frame_shape"] == [3, 16, 16]
@@ -111,7 +110,7 @@ def test_series_prepare_train_predict_in_the_inputs_units(tmp_path: Path, capsys
     code, out, err = cli(capsys, "prepare", "series", "--src", tmp_path / "src", "--data-dir", data_dir)
     assert code == 0 and out.count("rows of temp, load") == 3, err
     run_dir = tmp_path / "run"
-    results = run_experiment(compose_config([
+    results = run_experiment(experiment_config([
         "model=lstm", "data=series", f"paths.data_dir={data_dir}", "data.context=12", "data.horizon=6",
         "model.hidden=16", "trainer.max_epochs=3", "trainer.progress=off", "data.batch_size=32"]), run_dir)
     assert results["status"] == "completed" and results["data"]["columns"] == ["temp", "load"]
@@ -132,7 +131,7 @@ def test_prediction_of_a_test_item_equals_the_evaluation(tmp_path: Path, capsys)
     run_dir = tmp_path / "run"
     settings = ["data.train_size=256", "data.val_size=32", "data.test_size=40", "trainer.max_epochs=2",
                 "model.hidden=16", "trainer.progress=off"]
-    results = run_experiment(compose_config(settings), run_dir)
+    results = run_experiment(experiment_config(settings), run_dir)
     code, _, err = cli(capsys, "show", "sins", "--split", "test", "--index", "13", "--out", tmp_path / "item.npy",
                        *[s for s in settings if s.startswith("data.")])
     assert code == 0, err
@@ -160,7 +159,7 @@ def test_prediction_of_a_test_item_equals_the_evaluation(tmp_path: Path, capsys)
 def test_predict_mistakes_are_one_line(tmp_path: Path, capsys, case: str) -> None:
     run_dir = tmp_path / "run"
     model = "linear" if case == "linear_horizon" else "lstm"
-    run_experiment(compose_config([f"model={model}", "data.train_size=128", "data.val_size=16", "data.test_size=16",
+    run_experiment(experiment_config([f"model={model}", "data.train_size=128", "data.val_size=16", "data.test_size=16",
                                    "trainer.max_epochs=1", "model.hidden=8" if model == "lstm" else "model.ridge=0",
                                    "trainer.progress=off"]), run_dir)
     good = tmp_path / "good.npy"
@@ -178,7 +177,7 @@ def test_predict_mistakes_are_one_line(tmp_path: Path, capsys, case: str) -> Non
         needle = "holds no best checkpoint"
     elif case == "other_model":
         other = tmp_path / "other"
-        run_experiment(compose_config(["data.train_size=64", "data.val_size=16", "data.test_size=16",
+        run_experiment(experiment_config(["data.train_size=64", "data.val_size=16", "data.test_size=16",
                                        "trainer.max_epochs=1", "model.hidden=4", "trainer.progress=off"]), other)
         args += ["--checkpoint", str(other / "checkpoints" / "best.pt")]
         needle = "does not fit this model"
@@ -230,7 +229,7 @@ def test_a_crafted_checkpoint_is_refused_and_runs_nothing(tmp_path: Path, capsys
 
 
 def test_a_sweep_over_generated_and_file_data_takes_one_data_folder(tmp_path: Path) -> None:
-    from data_fabricate import fabricate_stocks
+    from helpers.data_fabricate import fabricate_stocks
 
     fabricate_stocks(tmp_path / "data")
     done = subprocess.run([sys.executable, "-m", "vidpred.run", "-m", "data=sins,stocks", "model=last",
@@ -247,7 +246,7 @@ def test_a_truncated_video_whose_index_is_at_the_front_is_listed_not_taken_whole
     without an error: it is skipped with the frame counts, not kept as a shorter clip."""
     import av
 
-    from media_fabricate import square_scene
+    from helpers.media_fabricate import square_scene
 
     src = tmp_path / "clips"
     src.mkdir()

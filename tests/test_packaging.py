@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
-from conftest import REPO
+from helpers.config import REPO
 
 
 def test_every_package_under_src_is_listed_in_pyproject() -> None:

@@ -67,7 +67,9 @@ def test_a_compilation_failure_falls_back_to_eager(caplog) -> None:  # noqa: ANN
 
     from vidpred.data.base import ArrayDataset, DataSplits
     from vidpred.models import build_model
-    from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+    from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+    from vidpred.training.accel import compile_forward, is_compiled
+    from vidpred.training.trainer import Trainer
 
     def failing_backend(graph, example_inputs):  # noqa: ANN001, ANN202 - a compiler that cannot compile
         raise RuntimeError("no compiler here")
@@ -77,11 +79,39 @@ def test_a_compilation_failure_falls_back_to_eager(caplog) -> None:  # noqa: ANN
     model = build_model("convlstm", "video", (1, 8, 8), {"layers": 1, "hidden": 4})
     trainer = Trainer(model, data, Path("unused"), TrainerConfig(progress="off"), OptimConfig(),
                       LoaderConfig(batch_size=4), Precision.create("32", CPU, "video"), 0)
-    model.compile(backend=failing_backend)
+    compile_forward(model, backend=failing_backend)
     with caplog.at_level(logging.WARNING, logger="vidpred"):
         loss = trainer.train_step(torch.from_numpy(array.array[:4]))
     assert loss > 0 and "torch.compile failed" in caplog.text and "no compiler here" in caplog.text
-    assert model._compiled_call_impl is None  # eager from now on
+    assert not is_compiled(model)  # eager from now on
     with pytest.raises(RuntimeError, match="boom"):  # a failure of the model itself is not swallowed
         trainer.model.forward = lambda *a, **k: (_ for _ in ()).throw(RuntimeError("boom"))
         trainer.train_step(torch.from_numpy(array.array[:4]))
+
+
+def test_a_compiled_model_trains_and_predicts_as_the_eager_one() -> None:
+    """trainer.compile on the CPU, with Dynamo's graph capture and no code generation (the ``eager``
+    backend: no C++ compiler involved): the step's loss and the prediction equal the eager model's,
+    and the state_dict keys are the module's own."""
+    from vidpred.data.base import ArrayDataset, DataSplits
+    from vidpred.models import build_model
+    from vidpred.training.accel import compile_forward, is_compiled
+    from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+    from vidpred.training.trainer import Trainer
+
+    array = ArrayDataset(torch.rand(8, 6, 1, 8, 8).numpy())
+    data = DataSplits("x", "video", 3, 3, (1, 8, 8), array, array, array)
+    trainers = []
+    for compiled in (False, True):
+        torch.manual_seed(0)
+        model = build_model("convlstm", "video", (1, 8, 8), {"layers": 1, "hidden": 4})
+        if compiled:
+            compile_forward(model, backend="eager")
+        trainers.append(Trainer(model, data, Path("unused"), TrainerConfig(progress="off"), OptimConfig(),
+                                LoaderConfig(batch_size=4), Precision.create("32", CPU, "video"), 0))
+    eager, compiled = trainers
+    assert is_compiled(compiled.model) and not is_compiled(eager.model)
+    assert set(compiled.model.state_dict()) == set(eager.model.state_dict())
+    batch = torch.from_numpy(array.array[:4])
+    assert compiled.train_step(batch) == eager.train_step(batch)
+    assert torch.equal(compiled.predict("test", [0, 1])[2], eager.predict("test", [0, 1])[2])

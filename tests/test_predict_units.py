@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from data_cli import cli
-from data_fabricate import yahoo_daily_csv
-from run_cli import run_cli
+from helpers.data_cli import cli
+from helpers.data_fabricate import yahoo_daily_csv
+from helpers.run_cli import run_cli
 from vidpred.predict import main as predict_main
 
 
 def test_scores_in_the_datas_units_and_scaled_are_both_given_and_named(tmp_path: Path, capsys,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
     src, data, run = tmp_path / "prices", tmp_path / "data", tmp_path / "run"
     for k, ticker in enumerate(("ACME", "GLOBEX")):
         yahoo_daily_csv(src / f"{ticker}.csv", k, start="2019-01-02", end="2020-12-31")

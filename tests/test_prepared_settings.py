@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import yaml
 
-from data_cli import assert_one_line_error, cli
-from data_fabricate import yahoo_daily_csv
-from media_fabricate import fabricate_pans
-from run_cli import run_cli
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.data_fabricate import yahoo_daily_csv
+from helpers.media_fabricate import fabricate_pans
+from helpers.run_cli import run_cli
 
 TINY = ["model.hidden=4", "trainer.max_epochs=1", "trainer.max_steps=2", "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1", "trainer.progress=off"]
@@ -32,7 +32,7 @@ def prices(tmp_path: Path) -> Path:
 
 def test_a_series_run_takes_the_prepared_columns_and_gap(tmp_path: Path, prices: Path, capsys,
                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])  # figures: tested elsewhere
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])  # figures: tested elsewhere
     data = tmp_path / "data"
     code, out, err = cli(capsys, "prepare", "series", "--src", prices, "--data-dir", data, "--name", "yahoo",
                          "data.columns=[Close]", "data.max_gap=4D")
@@ -73,7 +73,7 @@ def test_a_series_run_takes_the_prepared_columns_and_gap(tmp_path: Path, prices:
 
 def test_a_set_prepared_again_with_other_columns_does_not_resume_a_run_of_the_old_one(
         tmp_path: Path, prices: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
     data, run = tmp_path / "data", tmp_path / "run"
     assert cli(capsys, "prepare", "series", "--src", prices, "--data-dir", data, "data.columns=[Close]")[0] == 0
     code, _, err = run_cli(capsys, "data=series", f"paths.data_dir={data}", *TINY, "trainer.max_steps=-1",
@@ -88,7 +88,7 @@ def test_a_set_prepared_again_with_other_columns_does_not_resume_a_run_of_the_ol
 
 def test_video_prepare_says_which_clips_go_where_and_runs_take_its_geometry(tmp_path: Path, capsys,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
     src, data = tmp_path / "clips", tmp_path / "data"
     names = fabricate_pans(src)
     code, out, err = cli(capsys, "prepare", "videos", "--src", src, "--data-dir", data, "--name", "pans",

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 import vidpred.training.trainer as trainer_module
-from conftest import compose_config
-from vidpred.run import run_experiment
+from helpers.config import experiment_config
+from vidpred.experiment import run_experiment
 from vidpred.training.progress import LONG_RUN_SECONDS, duration_text, long_run_warning, rate_text
 
 SMALL = ["data.train_size=256", "data.val_size=16", "data.test_size=16", "model.hidden=4", "trainer.progress=log",
@@ -51,10 +51,10 @@ class Clock:
 def test_a_slow_step_shows_its_fraction_of_a_sample_a_second(tmp_path: Path, caplog: pytest.LogCaptureFixture,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trainer_module, "time", Clock(20.0))  # every step takes 20 s by this clock
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
     caplog.set_level(logging.INFO, logger="vidpred")
     # batches of 4 items at 20 s a step: 0.2 samples a second; six steps in all, the run stops there
-    run_experiment(compose_config([*SMALL, "data.batch_size=4", "trainer.max_epochs=30", "trainer.max_steps=6"]),
+    run_experiment(experiment_config([*SMALL, "data.batch_size=4", "trainer.max_epochs=30", "trainer.max_steps=6"]),
                    tmp_path)
     steps = [r.getMessage() for r in caplog.records if "  batch " in r.getMessage()]
     assert steps[0].startswith("epoch 1/30  batch 1/64  step 1/6  loss ")
@@ -67,10 +67,10 @@ def test_the_estimate_covers_the_whole_run_and_comes_after_three_steps(tmp_path:
                                                                        caplog: pytest.LogCaptureFixture,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trainer_module, "time", Clock(20.0))
-    monkeypatch.setattr("vidpred.run.save_samples", lambda *args, **kwargs: [])
+    monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
     caplog.set_level(logging.INFO, logger="vidpred")
     # 256 items in batches of 64: 4 steps an epoch, 30 epochs = 120 steps of 20 s: 40 minutes
-    run_experiment(compose_config([*SMALL, "trainer.max_epochs=30", "trainer.log_every_n_steps=40"]), tmp_path)
+    run_experiment(experiment_config([*SMALL, "trainer.max_epochs=30", "trainer.log_every_n_steps=40"]), tmp_path)
     records = [(r.levelno, r.getMessage()) for r in caplog.records]
     warnings = [m for level, m in records if level == logging.WARNING and "estimated" in m]
     assert warnings == ["this run's training is estimated at 40m 00s on the CPU (20 s a step, 120 steps): on a CUDA "

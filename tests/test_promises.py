@@ -20,13 +20,13 @@ import pytest
 import torch
 import yaml
 
-from conftest import compose_config
-from data_fabricate import stock_csv
-from vidpred.data import build_data, families
+from helpers.config import compose_config, experiment_config
+from helpers.data_fabricate import stock_csv
+from vidpred.data import build_data, FAMILIES
 from vidpred.errors import ConfigError, DivergedError
 from vidpred.models import MODELS, Forecaster, build_model
 from vidpred.models.lstm import Seq2SeqLSTM
-from vidpred.run import run_experiment
+from vidpred.experiment import run_experiment
 from vidpred.training import checkpoint
 
 # sines, 10 -> 10 steps, 8 batches of 32 per epoch
@@ -41,7 +41,7 @@ pytestmark = pytest.mark.usefixtures("one_thread_no_figures")
 
 
 def run(overrides: list[str], run_dir: Path, callbacks=()) -> dict:
-    return run_experiment(compose_config([*SEQ, *overrides]), run_dir, callbacks)
+    return run_experiment(experiment_config([*SEQ, *overrides]), run_dir, callbacks)
 
 
 def metrics_of(run_dir: Path) -> dict:
@@ -102,7 +102,7 @@ def test_a_nan_weight_diverges_at_the_next_step(tmp_path: Path) -> None:
 def test_a_diverging_command_line_run_exits_3(tmp_path: Path, capsys) -> None:
     # Adam moves each weight by about lr per step, so lr=1e6 still ends finite (test mse ~1e12);
     # 1e20 makes the second step's loss overflow float32.
-    from run_cli import run_cli
+    from helpers.run_cli import run_cli
 
     out = tmp_path / "run"
     code, _, err = run_cli(capsys, *SEQ, *LSTM, "optim.lr=1e20", "trainer.max_epochs=1", f"hydra.run.dir={out}")
@@ -192,7 +192,7 @@ def refusal_mismatches() -> list[tuple[str, str, str]]:
     built for a declared kind, a ConfigError for any other."""
     wrong = []
     for name, cls in sorted(MODELS.items()):
-        for data, family in sorted(families().items()):
+        for data, family in FAMILIES.items():
             try:
                 build_model(name, family.kind, FRAMES[family.kind], {"layers": 1})
                 outcome = "built"
@@ -206,7 +206,7 @@ def refusal_mismatches() -> list[tuple[str, str, str]]:
 
 
 def test_build_model_refuses_exactly_the_undeclared_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert {f.kind for f in families().values()} == {"sequence", "video"}
+    assert {f.kind for _, f in FAMILIES.items()} == {"sequence", "video"}
     assert {"lstm", "convlstm", "last", "mean", "linear"} <= set(MODELS)
     assert refusal_mismatches() == []
 
@@ -216,8 +216,8 @@ def test_build_model_refuses_exactly_the_undeclared_kinds(monkeypatch: pytest.Mo
         def __init__(self, frame_shape: tuple[int, ...], layers: int) -> None:
             raise ConfigError("refuses every frame shape")
 
-    monkeypatch.setitem(MODELS, RefusesEverything.name, RefusesEverything)
-    video = sorted(name for name, f in families().items() if f.kind == "video")
+    monkeypatch.setitem(MODELS._entries, RefusesEverything.name, RefusesEverything)  # declared for this test only
+    video = sorted(name for name, f in FAMILIES.items() if f.kind == "video")
     assert refusal_mismatches() == [("refuses_everything", data, "refused") for data in video]
 
 
@@ -427,7 +427,7 @@ def test_linear_baseline_is_the_least_squares_or_ridge_solution(tmp_path: Path, 
 # ---------------------------------------------------------------- the command line and progress
 def test_cfg_job_prints_the_composed_config_and_runs_nothing(tmp_path: Path, capsys,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from run_cli import run_cli
+    from helpers.run_cli import run_cli
 
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "--cfg", "job", "model=mean", "optim.lr=0.25")
@@ -455,7 +455,7 @@ def test_progress_modes(tmp_path: Path, mode: str, caplog: pytest.LogCaptureFixt
                         capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.INFO, logger="vidpred")
     overrides = [*LSTM, "trainer.max_epochs=1", "trainer.log_every_n_steps=3", f"trainer.progress={mode}"]
-    run_experiment(compose_config([*SEQ, *overrides]), tmp_path)  # SEQ says progress=off: overridden here
+    run_experiment(experiment_config([*SEQ, *overrides]), tmp_path)  # SEQ says progress=off: overridden here
     step_lines = [r.getMessage() for r in caplog.records if "  batch " in r.getMessage()]
     epoch_lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1: train loss")]
     err = capsys.readouterr().err

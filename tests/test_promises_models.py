@@ -20,17 +20,18 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config, small_model_overrides
-from data_cli import assert_one_line_error, cli
-from data_fabricate import fabricate_mnist
-from run_cli import run_cli
+from helpers.config import compose_config, experiment_config, small_model_overrides
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.data_fabricate import fabricate_mnist
+from helpers.run_cli import run_cli
 from vidpred import load_run
 from vidpred.config import to_plain
-from vidpred.data import build_data, families
+from vidpred.data import build_data, FAMILIES
 from vidpred.errors import ConfigError
 from vidpred.models import MODELS
 from vidpred.predict import main as predict_main
-from vidpred.run import LOADER_KEYS, run_experiment
+from vidpred.data import split_data_keys
+from vidpred.experiment import run_experiment
 
 pytestmark = pytest.mark.usefixtures("one_thread_no_figures")
 
@@ -89,10 +90,10 @@ def test_an_interrupted_run_resumes_bit_for_bit(model: str, digits: Path, tmp_pa
     if model == "simvp":
         settings += ["model.translator=tau", "loss=ddr"]
     straight, resumed = FinalState(), FinalState()
-    expected = run_experiment(compose_config(settings), tmp_path / "straight", [straight])
+    expected = run_experiment(experiment_config(settings), tmp_path / "straight", [straight])
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(settings), tmp_path / "resumed", [FinalState(stop=3)])
-    results = run_experiment(compose_config(settings), tmp_path / "resumed", [resumed])
+        run_experiment(experiment_config(settings), tmp_path / "resumed", [FinalState(stop=3)])
+    results = run_experiment(experiment_config(settings), tmp_path / "resumed", [resumed])
     assert results["train"]["resumed_from_step"] == 3 and results["train"]["steps"] == expected["train"]["steps"]
     assert straight.state.keys() == resumed.state.keys()
     for key, value in straight.state.items():
@@ -107,14 +108,14 @@ def test_an_interrupted_run_resumes_bit_for_bit(model: str, digits: Path, tmp_pa
 def test_predict_on_a_test_item_equals_the_evaluation(model: str, digits: Path, tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     settings = tiny(model, digits, "trainer.max_epochs=1")
-    results = run_experiment(compose_config(settings), run_dir)
+    results = run_experiment(experiment_config(settings), run_dir)
     data_settings = [s for s in settings if s.startswith("data.") and "batch_size" not in s and "workers" not in s]
     code, _, err = cli(capsys, "show", "mnist", "--data-dir", digits, "--split", "test", "--index", "2",
                        "--out", tmp_path / "item.npy", *data_settings)
     assert code == 0, err
     item = np.load(tmp_path / "item.npy")
     cfg = compose_config(settings)
-    data = build_data("mnist", {k: v for k, v in to_plain(cfg.data).items() if k not in ("name", *LOADER_KEYS)}, digits)
+    data = build_data("mnist", split_data_keys(to_plain(cfg.data))[0], digits)
     test = torch.stack([data.test[i] for i in range(len(data.test))])
     assert np.array_equal(test[2].numpy(), item)
     run = load_run(run_dir)
@@ -165,7 +166,7 @@ def refusals() -> list[tuple[str, str]]:
     """Per model and kind of data it does not declare: (model, the first data set of that kind read
     from files)."""
     first = {}
-    for data, family in sorted(families().items()):
+    for data, family in FAMILIES.items():
         if family.reads_files:
             first.setdefault(family.kind, data)
     return [(model, data) for model in sorted(MODELS) for kind, data in sorted(first.items())
@@ -176,7 +177,7 @@ def refusals() -> list[tuple[str, str]]:
 def test_a_model_refuses_data_of_another_kind_before_reading_any(model: str, data: str, tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()  # no data at all: reading any would be a missing-file error instead
     with pytest.raises(ConfigError, match=f"model={model} works on .* and data={data} is "):
-        run_experiment(compose_config([f"model={model}", f"data={data}", f"paths.data_dir={tmp_path / 'empty'}"]),
+        run_experiment(experiment_config([f"model={model}", f"data={data}", f"paths.data_dir={tmp_path / 'empty'}"]),
                        tmp_path / "run")
     assert list((tmp_path / "empty").iterdir()) == []
 
@@ -190,7 +191,7 @@ def test_loss_adversarial_trains_every_video_model(model: str, digits: Path, tmp
         def on_train_batch_end(self, trainer, step: int, loss: float) -> None:  # noqa: ANN001
             discriminators.append(trainer.discriminator.clip.score.parametrizations.weight.original.detach().clone())
 
-    results = run_experiment(compose_config(settings), tmp_path / "run", [Watch()])
+    results = run_experiment(experiment_config(settings), tmp_path / "run", [Watch()])
     assert results["status"] == "completed" and results["choices"]["loss"] == "adversarial"
     rows = history(tmp_path / "run")
     assert [r["d_loss"] != "" for r in rows if r["train_loss"]] == [False, True, True, True]

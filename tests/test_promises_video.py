@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import compose_config
-from data_fabricate import digit_images, write_gz
+from helpers.config import experiment_config
+from helpers.data_fabricate import digit_images, write_gz
 from vidpred.data import build_data
-from vidpred.data.idx import encode_idx
+from vidpred.data.formats.idx import encode_idx
 from vidpred.models.convlstm import Seq2SeqConvLSTM
-from vidpred.run import run_experiment
+from vidpred.experiment import run_experiment
 
 
 pytestmark = pytest.mark.usefixtures("one_thread_no_figures")
@@ -30,7 +30,7 @@ def mnist(root: Path, *extra: str) -> list[str]:
 
 # ---------------------------------------------------------------- the test set vs the run seed
 def test_the_moving_mnist_test_set_does_not_depend_on_the_run_seed(tmp_path: Path, mnist_root: Path) -> None:
-    tests = [run_experiment(compose_config(mnist(mnist_root, "model=last", f"seed={seed}")), tmp_path / str(seed))
+    tests = [run_experiment(experiment_config(mnist(mnist_root, "model=last", f"seed={seed}")), tmp_path / str(seed))
              for seed in (0, 7)]
     assert tests[0]["choices"]["seed"] == 0 and tests[1]["choices"]["seed"] == 7
     assert tests[0]["test"]["sequences"] == 8

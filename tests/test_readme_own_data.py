@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import REPO
-from data_fabricate import market_days, yahoo_daily_csv
-from media_fabricate import fabricate_pans
-from run_cli import run_cli
+from helpers.config import REPO
+from helpers.data_fabricate import market_days, yahoo_daily_csv
+from helpers.media_fabricate import fabricate_pans
+from helpers.run_cli import run_cli
 
 
 def section(start: str, end: str) -> str:

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import InterruptAt, compose_config
-from data_cli import assert_one_line_error, cli
-from run_cli import run_cli
-from vidpred import rundir
-from vidpred.run import run_experiment
+from helpers.config import InterruptAt, experiment_config
+from helpers.data_cli import assert_one_line_error, cli
+from helpers.run_cli import run_cli
+from vidpred import runfolder
+from vidpred.experiment import run_experiment
 
 TINY = ["data.train_size=64", "data.val_size=16", "data.test_size=16", "data.batch_size=16",
         "trainer.max_epochs=2", "trainer.progress=off", "model.hidden=8"]
@@ -28,13 +28,13 @@ BASELINE = ["model=last", *TINY[:-1]]
 def snapshot(run_dir: Path) -> dict[str, bytes]:
     """Every file of a run folder but the log, the lock and the marker: what a failed attempt must not touch."""
     return {str(p.relative_to(run_dir)): p.read_bytes() for p in sorted(run_dir.rglob("*"))
-            if p.is_file() and p.name not in ("run.log", rundir.LOCK, rundir.MARKER)}
+            if p.is_file() and p.name not in ("run.log", runfolder.LOCK, runfolder.MARKER)}
 
 
 # ---------------------------------------------------------------- one process per run folder
 def test_a_busy_run_folder_refuses_a_second_process(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
-    with rundir.locked(run_dir):  # this test holds the folder, as a running run would (a lock taken
+    with runfolder.locked(run_dir):  # this test holds the folder, as a running run would (a lock taken
         # through another open file is refused in the same process as in another one)
         code, _, err = run_cli(capsys, *TINY, "seed=1", f"hydra.run.dir={run_dir}")
     assert_one_line_error(code, err, f"run folder {run_dir} is in use by process {os.getpid()} "
@@ -45,17 +45,17 @@ def test_a_busy_run_folder_refuses_a_second_process(tmp_path: Path, capsys) -> N
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     run_dir.mkdir()
-    (run_dir / rundir.LOCK).write_text(json.dumps({"pid": 999_999_999, "host": "gone", "since": "then"}))
+    (run_dir / runfolder.LOCK).write_text(json.dumps({"pid": 999_999_999, "host": "gone", "since": "then"}))
     code, out, err = run_cli(capsys, *TINY, f"hydra.run.dir={run_dir}")
     assert code == 0, err
-    assert rundir.read_holder(run_dir / rundir.LOCK)["pid"] == os.getpid()
-    assert not rundir.holder_alive(run_dir)  # released at the end
+    assert runfolder.read_holder(run_dir / runfolder.LOCK)["pid"] == os.getpid()
+    assert not runfolder.holder_alive(run_dir)  # released at the end
 
 
 def test_resume_with_other_settings_is_refused_with_the_differences(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(TINY), run_dir, callbacks=[InterruptAt(3)])
+        run_experiment(experiment_config(TINY), run_dir, callbacks=[InterruptAt(3)])
     before = snapshot(run_dir)
     code, _, err = run_cli(capsys, *TINY, "seed=1", "optim.lr=0.002", "trainer.max_epochs=3",
                            f"hydra.run.dir={run_dir}")
@@ -182,8 +182,8 @@ def test_report_into_an_existing_file_is_one_line(tmp_path: Path, capsys) -> Non
 
 
 def test_an_archive_with_a_symlink_member_is_refused(tmp_path: Path, capsys) -> None:
-    from data_http import serve
-    from vidpred.data.kth import ACTIONS
+    from helpers.data_http import serve
+    from vidpred.data.sets.kth import ACTIONS
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
@@ -256,25 +256,25 @@ def test_empty_folders_and_run_folders_of_earlier_versions_are_taken(tmp_path: P
     (tmp_path / "empty").mkdir()
     code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={tmp_path / 'empty'}")
     assert code == 0, err
-    assert (tmp_path / "empty" / rundir.MARKER).is_file()
+    assert (tmp_path / "empty" / runfolder.MARKER).is_file()
     # A completed run and a failed attempt written before run folders had a marker: still vidpred's.
     old = tmp_path / "old"
     code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={old}")
     assert code == 0, err
-    (old / rundir.MARKER).unlink()
+    (old / runfolder.MARKER).unlink()
     code, out, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={old}")
     assert code == 0 and "complete already" in out, err
     failed = tmp_path / "failed"
     code, _, err = run_cli(capsys, *BASELINE, "data.horizon=0", f"hydra.run.dir={failed}")
     assert code == 2, err
-    (failed / rundir.MARKER).unlink()
+    (failed / runfolder.MARKER).unlink()
     (failed / ".hydra").mkdir()  # what earlier versions wrote beside a failed attempt's metrics.json
     code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={failed}")
     assert code == 0, err
     # an earlier attempt that ended before writing anything left only its lock
     lock_only = tmp_path / "lock_only"
     lock_only.mkdir()
-    (lock_only / rundir.LOCK).write_text(json.dumps({"pid": 999_999_999, "host": "gone", "since": "then"}))
+    (lock_only / runfolder.LOCK).write_text(json.dumps({"pid": 999_999_999, "host": "gone", "since": "then"}))
     code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={lock_only}")
     assert code == 0, err
 
@@ -282,7 +282,7 @@ def test_empty_folders_and_run_folders_of_earlier_versions_are_taken(tmp_path: P
 def test_a_killed_runs_temporary_files_are_removed_on_the_next_start(tmp_path: Path, capsys) -> None:
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(TINY), run_dir, callbacks=[InterruptAt(3)])
+        run_experiment(experiment_config(TINY), run_dir, callbacks=[InterruptAt(3)])
     # what a kill during a write leaves: atomic_path's temporary names (mkstemp: 8 random characters)
     left = [run_dir / ".history.csv.k3_x9ab2.tmp", run_dir / "checkpoints" / ".last.pt.0a1b2c3d.tmp",
             run_dir / ".hydra" / ".config.yaml.zz_zz_zz.tmp"]
@@ -305,13 +305,13 @@ def test_a_refused_resume_writes_no_settings_into_the_new_folder(tmp_path: Path,
 
 # ---------------------------------------------------------------- full disks, read-only folders
 def test_a_full_disk_is_one_line_and_the_earlier_files_stay(tmp_path: Path, capsys) -> None:
-    from small_fs import on_small_fs, python, require_namespace
+    from helpers.small_fs import on_small_fs, python, require_namespace
 
     require_namespace()
     wide = [o for o in TINY if not o.startswith("model.hidden")] + ["model.hidden=64"]  # last.pt: about 0.4 MB
     earlier = tmp_path / "earlier"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(wide), earlier, callbacks=[InterruptAt(3)])
+        run_experiment(experiment_config(wide), earlier, callbacks=[InterruptAt(3)])
     before = snapshot(earlier)
     used = sum(p.stat().st_size for p in earlier.rglob("*") if p.is_file())
     mount = tmp_path / "disk"
@@ -331,12 +331,12 @@ def test_a_full_disk_is_one_line_and_the_earlier_files_stay(tmp_path: Path, caps
 
 
 def test_a_read_only_run_folder_is_one_line(tmp_path: Path, capsys) -> None:
-    from small_fs import on_small_fs, python
+    from helpers.small_fs import on_small_fs, python
 
     mount = tmp_path / "disk"
     done = on_small_fs(mount, 64, python("vidpred.run", *BASELINE, f"hydra.run.dir={mount / 'run'}"),
                        setup=f"mkdir {mount / 'run'}", read_only=True)
-    assert_one_line_error(done.code, done.err, f"cannot write {mount / 'run' / rundir.LOCK}: Read-only file system",
+    assert_one_line_error(done.code, done.err, f"cannot write {mount / 'run' / runfolder.LOCK}: Read-only file system",
                           "choose a folder you can write to")
     done = on_small_fs(tmp_path / "disk2", 64, python("vidpred.run", *BASELINE, f"hydra.run.dir={tmp_path / 'disk2' / 'new'}"),
                        read_only=True)
@@ -345,7 +345,7 @@ def test_a_read_only_run_folder_is_one_line(tmp_path: Path, capsys) -> None:
 
 def test_predict_into_a_read_only_folder_and_report_onto_a_full_disk_are_one_line(tmp_path: Path, capsys) -> None:
     import numpy as np
-    from small_fs import on_small_fs, python
+    from helpers.small_fs import on_small_fs, python
 
     run_dir = tmp_path / "runs" / "last"
     code, _, err = run_cli(capsys, *BASELINE, f"hydra.run.dir={run_dir}")
@@ -364,7 +364,7 @@ def test_predict_into_a_read_only_folder_and_report_onto_a_full_disk_are_one_lin
 
 # ---------------------------------------------------------------- permissions
 def test_files_honour_the_umask(tmp_path: Path, capsys) -> None:
-    from data_fabricate import fabricate_bair_raw
+    from helpers.data_fabricate import fabricate_bair_raw
 
     previous = os.umask(0o002)  # a group-shared project folder
     try:

@@ -18,7 +18,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from vidpred import rundir  # noqa: E402
+from vidpred import runfolder  # noqa: E402
 from vidpred.report import build_report, collect, tidy_frame  # noqa: E402
 from vidpred.report.collect import ReportError  # noqa: E402
 from vidpred.report.study import TABLE1  # noqa: E402
@@ -32,7 +32,7 @@ def make_run(folder: Path, model: str, data: str, layers: int, seed: int, mse: f
              hydra: bool = True, metrics: bool = True, horizon: int = 4) -> Path:
     """A run folder as run.py and Hydra leave it."""
     folder.mkdir(parents=True)
-    (folder / rundir.MARKER).write_text("{}")
+    (folder / runfolder.MARKER).write_text("{}")
     if hydra:
         (folder / ".hydra").mkdir()
         config = {"model": {"name": model, "layers": "${layers}"}, "data": {"name": data},
@@ -108,7 +108,7 @@ def test_collect_reads_every_folder_with_its_status(runs_root: Path) -> None:
     never_started = next(r for r in runs if r.path.name == "10_mean_noise_l1_s0")
     assert never_started.choices["model"] == "mean" and never_started.choices["layers"] == 1
     assert sum(run.completed for run in runs) == 10
-    with rundir.locked(never_started.path.parent / "9_lstm_noise_l1_s0"):  # now a live process holds it
+    with runfolder.locked(never_started.path.parent / "9_lstm_noise_l1_s0"):  # now a live process holds it
         live = next(r for r in collect([runs_root / "multirun"]) if r.path.name == "9_lstm_noise_l1_s0")
     assert live.status == "unfinished" and live.reason.startswith(f"running (process {os.getpid()} on")
     # a folder given twice, or inside another given folder, is read once

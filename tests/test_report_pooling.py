@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
-from vidpred import config, rundir
+from vidpred import config, runfolder
 from vidpred.report import build_report, collect
 from vidpred.report import figures as report_figures
 from vidpred.report.study import TABLE1
@@ -27,7 +27,7 @@ def job(folder: Path, overrides: list[str], mse: float) -> Path:
     (folder / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(overrides)))
     horizon = plain["data"]["horizon"]
     (folder / "metrics.json").write_text(json.dumps({
-        "status": "completed", "error": None, "settings": rundir.shaping_settings(plain),
+        "status": "completed", "error": None, "settings": runfolder.shaping_settings(plain),
         "choices": {"model": plain["model"]["name"], "data": plain["data"]["name"], "layers": plain["layers"],
                     "seed": plain["seed"], "trainer": plain["trainer"]["name"], "precision": "32", "loss": "mse"},
         "test": {"mse": mse, "mse_per_step": [mse * (k + 1) / horizon * 2 for k in range(horizon)]},

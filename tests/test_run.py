@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import InterruptAt, compose_config
-from vidpred.run import run_experiment
+from helpers.config import InterruptAt, experiment_config
+from vidpred.experiment import run_experiment
 
 SMALL = ["data.train_size=2000", "data.val_size=200", "data.test_size=500", "trainer.progress=off"]
 
 
 def run(overrides: list[str], run_dir: Path, callbacks=()) -> dict:
-    return run_experiment(compose_config([*SMALL, *overrides]), run_dir, callbacks)
+    return run_experiment(experiment_config([*SMALL, *overrides]), run_dir, callbacks)
 
 
 def test_run_folder_has_every_file_and_key(tmp_path: Path) -> None:
@@ -118,7 +118,7 @@ def test_resume_from_another_run_brings_its_best_weights(tmp_path: Path) -> None
 
 
 def test_the_folders_own_checkpoint_wins_over_resume_path(tmp_path: Path) -> None:
-    from vidpred.run import resume_checkpoint
+    from vidpred.experiment import resume_checkpoint
 
     other = tmp_path / "other" / "checkpoints"
     other.mkdir(parents=True)

@@ -21,11 +21,16 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, compose_config
-from run_cli import run_cli
-from vidpred import search as vsearch
+from helpers.config import REPO, experiment_config
+from helpers.run_cli import run_cli
+from vidpred.search.command import main as search_main
+from vidpred.search.space import override, trial_overrides
+from vidpred.search.study import make_pruner, make_sampler, storage_label
+from vidpred.search.trial import ReportEpochs
+from vidpred.search.worker import plan
+from vidpred.errors import Pruned, UserError
 from vidpred.report import build_report
-from vidpred.run import run_experiment
+from vidpred.experiment import run_experiment
 
 optuna = pytest.importorskip("optuna", reason="the search extra is not installed")
 from optuna.storages import JournalStorage  # noqa: E402
@@ -91,7 +96,7 @@ def freeze_mid_trial(proc: subprocess.Popen, folder: Path, timeout: float = 120)
 
 # ---------------------------------------------------------------- the preset and its checks
 def test_the_preset_composes_a_checked_search_space(tmp_path: Path) -> None:
-    job = vsearch.plan([f"hparams_search.dir={tmp_path}"])
+    job = plan([f"hparams_search.dir={tmp_path}"])
     space = job.space
     assert job.search.objectives == ["val_mse"] and job.search.directions == ["minimize"]
     assert space["optim.lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
@@ -99,9 +104,9 @@ def test_the_preset_composes_a_checked_search_space(tmp_path: Path) -> None:
     assert space["model.teacher_forcing"] == optuna.distributions.FloatDistribution(0.0, 0.5)
     assert job.search.name == "lstm_sins_l1" and job.search.folder == tmp_path
     job.search.storage = "postgresql://ann:s3cret@db.lab:5432/studies"
-    assert vsearch.storage_label(job.search) == "postgresql://ann:***@db.lab:5432/studies"  # search.json shows no password
+    assert storage_label(job.search) == "postgresql://ann:***@db.lab:5432/studies"  # search.json shows no password
     # every form of Hydra's sweep syntax, and plain values held fixed for every trial
-    job = vsearch.plan([f"hparams_search.dir={tmp_path}", "model=convlstm", "data=mnist",
+    job = plan([f"hparams_search.dir={tmp_path}", "model=convlstm", "data=mnist",
                         "+hparams_search.params.model.kernel_size='range(1, 8, 2)'",
                         "+hparams_search.params.model.patch_size='tag(log, int(interval(1, 8)))'",
                         "+hparams_search.params.optim.name='choice(adam, adamw)'",
@@ -110,7 +115,7 @@ def test_the_preset_composes_a_checked_search_space(tmp_path: Path) -> None:
     assert job.space["model.patch_size"] == optuna.distributions.IntDistribution(1, 8, log=True)
     assert job.space["optim.name"] == optuna.distributions.CategoricalDistribution(["adam", "adamw"])
     assert job.fixed == {"trainer.max_epochs": 3} and job.search.name == "convlstm_mnist_l1"
-    assert vsearch.trial_overrides(["model=convlstm", "hparams_search.n_trials=3", "optim.lr=0.5"], job.fixed,
+    assert trial_overrides(["model=convlstm", "hparams_search.n_trials=3", "optim.lr=0.5"], job.fixed,
                                    {"optim.lr": 0.01, "optim.name": "adam"}) == \
         ["model=convlstm", "trainer.max_epochs=3", "optim.lr=0.01", "optim.name=adam"]
 
@@ -119,7 +124,7 @@ def test_the_preset_composes_a_checked_search_space(tmp_path: Path) -> None:
 def test_an_override_parses_back_to_the_value_it_was_made_from(value: object) -> None:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    parsed = OverridesParser.create().parse_override(vsearch.override("optim.x", value)).value()
+    parsed = OverridesParser.create().parse_override(override("optim.x", value)).value()
     assert parsed == value and type(parsed) is type(value)
 
 
@@ -135,17 +140,17 @@ def test_an_override_parses_back_to_the_value_it_was_made_from(value: object) ->
     (["~hparams_search.params"], "hparams_search.params"),
 ])
 def test_a_bad_search_setting_is_one_line_before_any_trial(tmp_path: Path, overrides: list[str], message: str) -> None:
-    with pytest.raises(vsearch.UserError) as caught:
-        vsearch.plan([f"hparams_search.dir={tmp_path}", *overrides])
+    with pytest.raises(UserError) as caught:
+        plan([f"hparams_search.dir={tmp_path}", *overrides])
     assert message in str(caught.value) and "\n" not in str(caught.value)
     assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_without_optuna_the_search_says_how_to_install_it(capsys: pytest.CaptureFixture,
                                                          monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(vsearch, "optuna", None)
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as where the search extra is not installed
     with pytest.raises(SystemExit) as done:
-        vsearch.main([f"hparams_search.dir={tmp_path}"])
+        search_main([f"hparams_search.dir={tmp_path}"])
     err = capsys.readouterr().err
     assert done.value.code == 2 and err == "error: the search needs Optuna: pip install -e '.[search]' in the clone " \
         "(make install does)\n"
@@ -160,7 +165,7 @@ def test_the_run_command_sends_a_search_to_its_own_command(capsys: pytest.Captur
 def test_a_restarted_study_draws_as_one_that_never_stopped(tmp_path: Path) -> None:
     """Seeds per trial number: a study continued by a new process (a new sampler object) draws what
     the uninterrupted study draws, TPE's modelled draws included, and never its first trials again."""
-    job = vsearch.plan([f"hparams_search.dir={tmp_path}", "hparams_search.startup_trials=2", "hparams_search.seed=7"])
+    job = plan([f"hparams_search.dir={tmp_path}", "hparams_search.startup_trials=2", "hparams_search.seed=7"])
 
     def objective(trial: optuna.trial.FrozenTrial) -> float:
         return (trial.params["optim.lr"] - 3e-3) ** 2 + trial.params["model.teacher_forcing"]
@@ -170,11 +175,11 @@ def test_a_restarted_study_draws_as_one_that_never_stopped(tmp_path: Path) -> No
             trial = study.ask(job.space)
             study.tell(trial, objective(trial))
 
-    straight = optuna.create_study(sampler=vsearch.make_sampler(job.search))
+    straight = optuna.create_study(sampler=make_sampler(job.search))
     ask_and_tell(straight, 5)
     storage = JournalStorage(JournalFileBackend(str(tmp_path / "journal")))
-    ask_and_tell(optuna.create_study(study_name="s", storage=storage, sampler=vsearch.make_sampler(job.search)), 2)
-    restarted = optuna.load_study(study_name="s", storage=storage, sampler=vsearch.make_sampler(job.search))
+    ask_and_tell(optuna.create_study(study_name="s", storage=storage, sampler=make_sampler(job.search)), 2)
+    restarted = optuna.load_study(study_name="s", storage=storage, sampler=make_sampler(job.search))
     ask_and_tell(restarted, 3)
     assert [t.params for t in restarted.trials] == [t.params for t in straight.trials]
     assert len({t.params["optim.lr"] for t in restarted.trials}) == 5
@@ -188,19 +193,19 @@ def test_a_restarted_study_draws_as_one_that_never_stopped(tmp_path: Path) -> No
 
 def test_the_halving_pruner_judges_at_its_first_rung_of_min_epochs(tmp_path: Path) -> None:
     """The epochs go through the trainer callback the search installs (a trainer with no history)."""
-    job = vsearch.plan([f"hparams_search.dir={tmp_path}", "hparams_search.pruner=halving",
+    job = plan([f"hparams_search.dir={tmp_path}", "hparams_search.pruner=halving",
                         "hparams_search.min_epochs=2", "hparams_search.reduction_factor=2"])
-    study = optuna.create_study(pruner=vsearch.make_pruner(job.search))
+    study = optuna.create_study(pruner=make_pruner(job.search))
     trainer = type("Trainer", (), {"summary": type("Summary", (), {"history": []})()})()
     good = study.ask()
-    hook = vsearch.ReportEpochs(good, "val_mse", "halving")
+    hook = ReportEpochs(good, "val_mse", "halving")
     for epoch in (1, 2, 3):
         hook.on_validation_end(trainer, epoch, {"mse": 0.1})
     study.tell(good, 0.1)
     bad = study.ask()
-    hook = vsearch.ReportEpochs(bad, "val_mse", "halving")
+    hook = ReportEpochs(bad, "val_mse", "halving")
     hook.on_validation_end(trainer, 1, {"mse": 0.5})  # no rung before min_epochs
-    with pytest.raises(vsearch.Pruned, match="pruned after epoch 2 by the halving pruner: validation mse 0.5"):
+    with pytest.raises(Pruned, match="pruned after epoch 2 by the halving pruner: validation mse 0.5"):
         hook.on_validation_end(trainer, 2, {"mse": 0.5})  # the worse of two at the rung, where 1 in 2 goes on
     assert bad.study.trials[1].intermediate_values == {1: 0.5, 2: 0.5}
 
@@ -248,7 +253,7 @@ def test_a_search_killed_mid_trial_continues_it_exactly_and_repeats_nothing(tmp_
     # the continued trial is, bit for bit, the run of its settings that nobody interrupted
     overrides = yaml.safe_load((killed / ".hydra" / "overrides.yaml").read_text())
     assert f"optim.lr={continuation.params['optim.lr']!r}" in overrides
-    reference = run_experiment(compose_config(overrides), tmp_path / "reference")
+    reference = run_experiment(experiment_config(overrides), tmp_path / "reference")
     assert resumed["val"] == reference["val"] and resumed["test"] == reference["test"]
     history = pd.read_csv(killed / "history.csv").drop(columns="time")
     pd.testing.assert_frame_equal(history, pd.read_csv(tmp_path / "reference" / "history.csv").drop(columns="time"))
@@ -305,7 +310,7 @@ def test_sigterm_at_any_moment_stops_the_search_and_the_same_command_continues_i
 def test_a_hopeless_trial_is_pruned_and_reported(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     folder = tmp_path / "search"
     with pytest.raises(SystemExit) as done:
-        vsearch.main([*TINY, f"hparams_search.dir={folder}", "hparams_search.n_trials=2",
+        search_main([*TINY, f"hparams_search.dir={folder}", "hparams_search.n_trials=2",
                       "hparams_search.params.optim.lr='tag(log, interval(1e-7, 1e-1))'",
                       # a learning rate that works, then one that cannot learn anything in four epochs
                       "hparams_search.enqueue=[{optim: {lr: 0.03}}, {optim: {lr: 1e-7}}]",
@@ -338,7 +343,7 @@ def test_a_hopeless_trial_is_pruned_and_reported(tmp_path: Path, capsys: pytest.
 
     figures: list = []
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("vidpred.report.figures.save_figure", lambda fig, path: figures.append(fig))
+        patch.setattr("vidpred.plots.save_figure", lambda fig, path: figures.append(fig))
         objective_figure(searches(collect([folder]))[0], tmp_path)
     per_trial, per_epoch = figures[0].axes
     ticks = [t for t in per_trial.get_xticks() if per_trial.get_xlim()[0] <= t <= per_trial.get_xlim()[1]]
@@ -389,7 +394,7 @@ def test_two_workers_share_one_study_without_running_a_trial_twice(tmp_path: Pat
 def test_two_objectives_in_a_database_give_a_pareto_front_in_the_report(tmp_path: Path) -> None:
     folder, url = tmp_path / "search", f"sqlite:///{tmp_path / 'studies.db'}"
     with pytest.raises(SystemExit) as done:
-        vsearch.main([*TINY, f"hparams_search.dir={folder}", "hparams_search.n_trials=3", "hparams_search.pruner=none",
+        search_main([*TINY, f"hparams_search.dir={folder}", "hparams_search.n_trials=3", "hparams_search.pruner=none",
                       "hparams_search.objectives=[val_mse,train_samples_per_second]", "trainer.max_epochs=1",
                       f"hparams_search.storage='{url}'"])
     assert done.value.code == 0

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REPO
+from helpers.config import REPO, experiment_config
 
 # About 380 steps of a small LSTM: a second or two of training after a few seconds of start-up.
 ARGS = ["trainer.device=cpu", "data.train_size=3000", "data.val_size=64", "data.test_size=64", "data.batch_size=16",
@@ -142,8 +142,9 @@ def test_many_signals_at_random_moments(tmp_path: Path, reference: tuple[dict, f
 
 
 def test_a_second_signal_ends_the_process_at_once_and_a_forwarded_one_does_not() -> None:
-    script = ("import time\nfrom vidpred import stop\nstop.install()\nprint('ready', flush=True)\n"
-              "while not stop.requested(): time.sleep(0.01)\nprint('requested', flush=True)\ntime.sleep(30)\n")
+    script = ("import time\nfrom vidpred.training import stop\nrequest = stop.StopRequest()\nstop.install(request)\n"
+              "print('ready', flush=True)\nwhile not request.requested: time.sleep(0.01)\n"
+              "print('requested', flush=True)\ntime.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "ready\n"
@@ -167,33 +168,31 @@ def test_a_stop_during_validation_saves_before_it_and_the_resume_validates(tmp_p
     stops between two validation batches with last.pt from before the validation, and the resume
     validates first; with max_steps the validation comes after a mid-epoch stop, which the
     checkpoint must remember."""
-    from conftest import compose_config
-    from vidpred import stop
-    from vidpred.metrics import MetricAccumulator
-    from vidpred.run import run_experiment
+    from vidpred.training import stop
+    from vidpred.metrics.scores import MetricAccumulator
+    from vidpred.experiment import run_experiment
     from vidpred.training import trainer as trainer_module
 
     args = ["data.train_size=160", "data.val_size=48", "data.test_size=16", "data.batch_size=16", "model.hidden=8",
             "trainer.progress=off", "trainer.log_every_n_steps=2", *limits]
     torch.set_num_threads(1)
-    straight = run_experiment(compose_config(args), tmp_path / "straight")
+    straight = run_experiment(experiment_config(args), tmp_path / "straight")
+
+    request = stop.StopRequest()
 
     class Interrupting(MetricAccumulator):
         def update(self, prediction: torch.Tensor, target: torch.Tensor) -> None:
             super().update(prediction, target)
-            stop.request()  # as SIGTERM would, after the first validation batch
+            request.ask("SIGTERM")  # as SIGTERM would, after the first validation batch
 
     monkeypatch.setattr(trainer_module, "make_accumulator", lambda kind, lpips=None: Interrupting())
-    try:
-        with pytest.raises(stop.StopRequested, match="SIGTERM: saved .* at step "):
-            run_experiment(compose_config(args), tmp_path / "run")
-    finally:
-        stop.reset()
+    with pytest.raises(stop.StopRequested, match="SIGTERM: saved .* at step "):
+        run_experiment(experiment_config(args), tmp_path / "run", stop=request)
     monkeypatch.undo()
     state = torch.load(tmp_path / "run" / "checkpoints" / "last.pt", weights_only=True)
     assert state["validation_due"] and state["summary"]["best_val_mse"] is None  # saved before the validation
     assert not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
-    resumed = run_experiment(compose_config(args), tmp_path / "run")
+    resumed = run_experiment(experiment_config(args), tmp_path / "run")
     assert resumed["train"]["resumed_from_step"] == state["summary"]["steps"] > 0
     assert resumed["test"] == straight["test"] and resumed["val"] == straight["val"]
     history = [[line.rsplit(",", 1)[0] for line in (tmp_path / run / "history.csv").read_text().splitlines()]

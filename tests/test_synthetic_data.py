@@ -79,7 +79,7 @@ def test_items_are_keyed_by_split_seed_and_index(name: str) -> None:
 
 
 def test_test_set_does_not_depend_on_the_run_seed(tmp_path) -> None:
-    from conftest import compose_config
+    from helpers.config import compose_config
 
     arrays = []
     for seed in (0, 123):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vidpred.metrics import (MetricAccumulator, VideoMetricAccumulator, make_accumulator,
+from vidpred.metrics.scores import (MetricAccumulator, VideoMetricAccumulator, make_accumulator,
                              psnr_per_frame, ssim_per_frame)
 
 skimage_metrics = pytest.importorskip("skimage.metrics", reason="scikit-image (dev extra) is needed")

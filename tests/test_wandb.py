@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import InterruptAt, compose_config
+from helpers.config import InterruptAt, experiment_config
 from vidpred.errors import ConfigError, DataError
-from vidpred.loggers import NullLogger, WandbLogger, build_logger, resolve_wandb_mode
-from vidpred.run import run_experiment
+from vidpred.training.loggers import NullLogger, WandbLogger, build_logger, resolve_wandb_mode
+from vidpred.experiment import run_experiment
 
 wandb = pytest.importorskip("wandb")
 wandb_pb = pytest.importorskip("wandb.proto.wandb_internal_pb2")
@@ -78,7 +78,7 @@ def test_offline_run_holds_config_train_loss_validation_summary_and_samples(tmp_
     sweep.mkdir(parents=True)
     (sweep / "multirun.yaml").write_text("hydra: {}\n")  # as Hydra's sweeper leaves a sweep folder
     run_dir = sweep / "0_lstm_sins_l2_s0"
-    results = run_experiment(compose_config([*TINY, "layers=2"]), run_dir)
+    results = run_experiment(experiment_config([*TINY, "layers=2"]), run_dir)
 
     records = wandb_records(run_dir)
     run = of_type(records, "run")[0]
@@ -129,7 +129,7 @@ class FailAt:
 def test_failed_run_is_finished_as_failed(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with pytest.raises(DataError):
-        run_experiment(compose_config(TINY), run_dir, callbacks=[FailAt()])
+        run_experiment(experiment_config(TINY), run_dir, callbacks=[FailAt()])
     records = wandb_records(run_dir)
     summary = {}
     for update in of_type(records, "summary"):
@@ -149,7 +149,7 @@ def test_unreachable_server_goes_offline_after_a_short_check(tmp_path: Path, mon
     monkeypatch.setenv("WANDB_BASE_URL", base_url)
     for name in ("WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("vidpred.loggers._USER_FOLDERS", {"WANDB_CACHE_DIR": None, "WANDB_DATA_DIR": None})
+    monkeypatch.setattr("vidpred.training.loggers._USER_FOLDERS", {"WANDB_CACHE_DIR": None, "WANDB_DATA_DIR": None})
     assert resolve_wandb_mode("auto") == "online"
     with pytest.warns(UserWarning, match="wandb server unreachable") as caught:
         logger = WandbLogger(tmp_path / "run", {"a": 1}, {"model": "lstm", "data": "sins"}, init_timeout=2)
@@ -192,7 +192,7 @@ def test_mode_resolution_and_config_errors(monkeypatch: pytest.MonkeyPatch, tmp_
         build_logger("wandb", {"colour": "red"}, tmp_path, {}, {})
     with pytest.raises(ConfigError, match="logger.mode"):
         build_logger("wandb", {"mode": "sometimes"}, tmp_path, {}, {})
-    with pytest.raises(ConfigError, match="choose none or wandb"):
+    with pytest.raises(ConfigError, match="choose one of none, wandb"):
         build_logger("tensorboard", {}, tmp_path, {}, {})
 
 
@@ -222,9 +222,9 @@ def session_records(path: Path) -> list:
 def test_a_resumed_run_continues_the_same_wandb_run(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        run_experiment(compose_config(TINY), run_dir, callbacks=[InterruptAt(4)])
+        run_experiment(experiment_config(TINY), run_dir, callbacks=[InterruptAt(4)])
     first_id = (run_dir / "wandb" / "vidpred_run_id").read_text().strip()
-    run_experiment(compose_config(TINY), run_dir)  # resumes from last.pt at step 4
+    run_experiment(experiment_config(TINY), run_dir)  # resumes from last.pt at step 4
     wandb.teardown()
     sessions = sorted((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert len(sessions) == 2 and all(path.name == f"run-{first_id}.wandb" for path in sessions)
@@ -250,6 +250,6 @@ def test_a_wandb_error_mid_run_switches_wandb_off_and_the_run_completes(tmp_path
 
     monkeypatch.setattr(WandbLogger, "on_train_batch_end", failing)
     with pytest.warns(UserWarning, match="wandb logging stopped: wandb service died"):
-        results = run_experiment(compose_config(TINY), tmp_path / "run")
+        results = run_experiment(experiment_config(TINY), tmp_path / "run")
     assert results["status"] == "completed" and calls["n"] == 6  # every step still ran
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["status"] == "completed"

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from conftest import compose_config
+from helpers.config import compose_config
 from vidpred.config import to_plain
 from vidpred.data.base import ArrayDataset, DataSplits
 from vidpred.errors import ConfigError
@@ -21,9 +21,10 @@ from vidpred.models import MODELS, build_model
 from vidpred.models.base import count_parameters
 from vidpred.models.predrnn import PredRNNv2, SpatioTemporalLSTMCell
 from vidpred.models.simvp import SimVP, TemporalAttention, GatedAttention
-from vidpred.training.objectives import LossConfig, differential_divergence
+from vidpred.training.losses import LossConfig, differential_divergence
 from vidpred.training.precision import Precision
-from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+from vidpred.training.trainer import Trainer
 
 MMNIST = (1, 64, 64)
 
@@ -344,7 +345,7 @@ def test_loss_ddr_adds_alpha_times_the_divergence() -> None:
     (["data=mnist", "loss.temperature=0"], "loss.temperature must be positive"),
 ])
 def test_loss_ddr_mistakes_are_config_errors(case: list[str], message: str, tmp_path: Path) -> None:
-    from conftest import run_tiny
+    from helpers.config import run_tiny
 
     model = "lstm" if "data=sins" in case else "simvp"
     fabricate = ["data.train_digits=test", "data.test_source=generated", f"paths.data_dir={mnist_dir(tmp_path)}"]
@@ -354,7 +355,7 @@ def test_loss_ddr_mistakes_are_config_errors(case: list[str], message: str, tmp_
 
 
 def mnist_dir(tmp_path: Path) -> Path:
-    from data_fabricate import fabricate_mnist
+    from helpers.data_fabricate import fabricate_mnist
 
     fabricate_mnist(tmp_path / "data", train=0, test=60, test_seq=None)
     return tmp_path / "data"
@@ -441,9 +442,18 @@ def test_the_new_models_learn_moving_shapes_on_the_cpu(case: str, tmp_path: Path
     assert learned < last / 3, (learned, last)
 
 
-def test_simvp_is_counted_once_over_layers_but_is_no_baseline_of_the_studys_tables() -> None:
-    from vidpred.report.study import BASELINES, TABLE2
+def test_simvp_is_counted_once_over_layers_but_is_no_baseline_of_the_studys_tables(tmp_path: Path) -> None:
+    """A run records its model's declaration; the report reads it (without importing the models): SimVP
+    is one experiment over layer counts, but trained, so no baseline row under the study's ConvLSTM."""
+    from vidpred.report.collect import RunRecord, dedupe_baselines
 
     assert not MODELS["simvp"].layered and MODELS["predrnn"].layered
-    assert "simvp" in BASELINES  # a run repeated at several layer counts is one experiment
-    assert set(TABLE2.baselines) == {"last", "mean"}  # the rows under the study's ConvLSTM: untrained models
+    runs = []
+    for model, layers in (("simvp", 1), ("simvp", 2), ("last", 1), ("last", 3), ("predrnn", 1), ("predrnn", 2)):
+        choices = {"model": model, "data": "mnist", "layers": layers, "seed": 0}
+        runs.append(RunRecord(tmp_path / f"{model}_{layers}", "completed", None, choices,
+                              metrics={"declaration": MODELS[model].declaration()}))
+    kept = dedupe_baselines(runs)
+    assert sorted((r.choices["model"], r.choices["layers"]) for r in kept) == [
+        ("last", 1), ("predrnn", 1), ("predrnn", 2), ("simvp", 1)]
+    assert [r.choices["model"] for r in runs if not r.trainable] == ["last", "last"]

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import compose_config, run_tiny, small_model_overrides
-from data_fabricate import fabricate_mnist
-from vidpred.bench import synthetic_splits
+from helpers.config import compose_config, run_tiny, small_model_overrides
+from helpers.data_fabricate import fabricate_mnist
+from vidpred.perf.bench import synthetic_splits
 from vidpred.config import to_plain
 from vidpred.models import MODELS, Forecaster, build_model
 from vidpred.training.precision import Precision
-from vidpred.training.trainer import LoaderConfig, OptimConfig, Trainer, TrainerConfig
+from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+from vidpred.training.accel import is_compiled
+from vidpred.training.trainer import Trainer
 
 pytestmark = [
     pytest.mark.gpu,
@@ -87,7 +89,7 @@ def test_compile_trains_and_predicts_as_eager(name: str, mode: bool | str, tmp_p
     losses = [trainer.train_step(batch) for _ in range(3)]
     assert all(torch.isfinite(torch.tensor(v)) for v in losses)
     assert set(trainer.model.state_dict()) == keys  # checkpoints load without torch.compile
-    assert trainer.model._compiled_call_impl is not None  # compiled, not fallen back
+    assert is_compiled(trainer.model)  # compiled, not fallen back
     eager = small(name).to(CUDA).eval()
     eager.load_state_dict(trainer.model.state_dict())
     context = batch[:, :4].to(CUDA)

@@ -1,7 +1,7 @@
 """The one place that knows vidpred's Hydra config tree: where ``conf/`` is, composing it, the
 resolvers that name run folders, and turning a Hydra or OmegaConf failure into one line.
 
-Only the entry points (``vidpred.run``, ``vidpred.bench``, ``vidpred.data``, ``vidpred.predict``,
+Only the entry points (``vidpred.run``, ``vidpred.perf.bench``, ``vidpred.data``, ``vidpred.predict``,
 ``vidpred.report``) call into this module; everything below them takes plain dictionaries and typed
 arguments.
 """
@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -35,35 +36,27 @@ CONFIG_DIR = find_config_dir()
 CONFIG_NAME = "config"
 
 # ---------------------------------------------------------------- run folder names
-# Folder names carry the time the run started and a token unique to the job, so two runs started in
-# the same second never share a folder. A data-parallel job (torchrun) shares rank 0's pair through
-# share_run_stamp(), so that every rank agrees on one folder.
-_stamp: dict[str, Any] = {}
+@dataclass(frozen=True)
+class RunStamp:
+    """When a command started and a token unique to its process: run and sweep folder names carry both
+    (``${stamp:%H-%M-%S}``, ``${unique:}`` in ``conf/config.yaml``), so two runs started in the same
+    second never share a folder."""
+
+    started: datetime
+    token: str
+
+    @classmethod
+    def new(cls) -> RunStamp:
+        return cls(datetime.now(), f"{os.getpid():x}{secrets.token_hex(2)}")
 
 
-def run_started() -> datetime:
-    return _stamp.setdefault("time", datetime.now())
-
-
-def run_token() -> str:
-    return _stamp.setdefault("token", f"{os.getpid():x}{secrets.token_hex(2)}")
-
-
-def share_run_stamp(started: datetime, token: str) -> None:
-    """Use another process's start time and token (the ranks of one data-parallel job)."""
-    _stamp.update(time=started, token=token)
-
-
-def _register_resolvers() -> None:
+def use_run_stamp(stamp: RunStamp) -> None:
+    """Name run folders with ``stamp`` from now on (the ranks of a data-parallel job all use rank 0's)."""
     # use_cache: Hydra copies a sweep's resolved values into each job's config, so jobs that run in
     # other processes (joblib, SLURM) still land in the one sweep folder.
-    if not OmegaConf.has_resolver("stamp"):
-        OmegaConf.register_new_resolver("stamp", lambda pattern: run_started().strftime(pattern), use_cache=True)
-    if not OmegaConf.has_resolver("unique"):
-        OmegaConf.register_new_resolver("unique", run_token, use_cache=True)
-
-
-_register_resolvers()
+    OmegaConf.register_new_resolver("stamp", lambda pattern: stamp.started.strftime(pattern), use_cache=True,
+                                    replace=True)
+    OmegaConf.register_new_resolver("unique", lambda: stamp.token, use_cache=True, replace=True)
 
 
 # ---------------------------------------------------------------- errors in one line
@@ -117,6 +110,8 @@ def compose(overrides: Sequence[str] = (), return_hydra_config: bool = False) ->
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    if not OmegaConf.has_resolver("stamp"):  # outside a command (tests, notebooks): this process's stamp
+        use_run_stamp(RunStamp.new())
     try:
         with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
             cfg = hydra_compose(config_name=CONFIG_NAME, overrides=list(overrides),
@@ -169,13 +164,13 @@ def data_keys_given(data: dict[str, Any], overrides: Sequence[str] | None = None
 def experiment_settings(overrides: Sequence[str]) -> dict[str, Any] | None:
     """The resolved config ``overrides`` compose to, flattened to dotted keys (as a run records its
     settings, plus how long it trains); None where they do not compose (an option no longer there)."""
-    from vidpred import rundir
+    from vidpred import runfolder
 
     try:
         plain = to_plain(compose(overrides))
     except ConfigError:
         return None
-    flat = rundir.shaping_settings(plain)
+    flat = runfolder.shaping_settings(plain)
     flat.update({f"trainer.{k}": v for k, v in plain["trainer"].items()})
     return flat
 
@@ -188,3 +183,21 @@ def to_plain(node: Any) -> Any:
         return OmegaConf.to_container(node, resolve=True)
     except OmegaConfBaseException as exc:
         raise config_error(exc) from exc
+
+
+def experiment_config(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
+    """What an experiment runs with: the composed config resolved into plain data, where a prepared
+    set's settings (what ``vidpred.data prepare`` was given) are the defaults of the data keys the
+    user did not give (``overrides``, the command line); a given value that differs is refused."""
+    import logging
+
+    from vidpred.data.registry import with_prepared  # the data sets (and torch) only when a run needs them
+
+    plain = to_plain(cfg)
+    data = plain["data"]
+    resolved = with_prepared(data["name"], data, plain["paths"]["data_dir"], data_keys_given(data, overrides))
+    for key, value in resolved.items():
+        if data.get(key) != value:
+            logging.getLogger("vidpred").info("data.%s=%s, as the set was prepared", key, value)
+    plain["data"] = resolved
+    return plain

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: runs happen on servers and in CI without a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from PIL import Image, ImageDraw, ImageFont  # Pillow ships with matplotlib
 
-from PIL import Image, ImageDraw, ImageFont  # noqa: E402  (Pillow ships with matplotlib)
-
-from vidpred.io import atomic_path  # noqa: E402
+from vidpred.io import atomic_path
 
 SAMPLE_COUNT = 4
 SAMPLES_FILE = "predictions.npz"
@@ -34,10 +33,19 @@ CONTEXT = dict(color="black", linewidth=1.2, label="context")
 PREDICTION = dict(color="tab:red", linestyle="--", linewidth=1.4, marker=".", markersize=4, label="prediction")
 
 
-def save_figure(fig: plt.Figure, path: Path) -> Path:
+def new_figure(*grid: int, figsize: tuple[float, float], constrained_layout: bool = False,
+               **subplots: Any) -> tuple[Figure, Any]:
+    """A figure and its grid of axes (``rows, cols``, as ``fig.subplots`` takes them). The figure is
+    not pyplot's: no backend, no display and no global figure list, so drawing changes nothing else
+    in the process."""
+    fig = Figure(figsize=figsize, layout="constrained" if constrained_layout else None)
+    FigureCanvasAgg(fig)  # files only (PNG, GIF frames): the Agg renderer, no window
+    return fig, fig.subplots(*grid, **subplots)
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -52,7 +60,7 @@ def column_name(columns: Sequence[str] | None, d: int) -> str:
 
 # ---------------------------------------------------------------- sequences
 def sequence_samples(context: np.ndarray, truth: np.ndarray, prediction: np.ndarray, indices: Sequence[int],
-                     title: str, columns: Sequence[str] | None = None, max_columns: int = 4) -> plt.Figure:
+                     title: str, columns: Sequence[str] | None = None, max_columns: int = 4) -> Figure:
     """Context, truth and prediction of a few sequences ``(N, T, D)``: a panel per item (columns) and
     per data column (rows, at most ``max_columns``), in model units."""
     count, channels = len(context), min(context.shape[2], max_columns)
@@ -62,7 +70,7 @@ def sequence_samples(context: np.ndarray, truth: np.ndarray, prediction: np.ndar
     else:
         rows, cols = channels, count
         place = [(d, k, k, d) for d in range(channels) for k in range(count)]
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 2.7 * rows), squeeze=False, constrained_layout=True)
+    fig, axes = new_figure(rows, cols, figsize=(4.6 * cols, 2.7 * rows), squeeze=False, constrained_layout=True)
     tc, horizon = context.shape[1], truth.shape[1]
     t_context, t_future = np.arange(1, tc + 1), np.arange(tc + 1, tc + horizon + 1)
     for ax in axes.flat:
@@ -86,13 +94,13 @@ def sequence_samples(context: np.ndarray, truth: np.ndarray, prediction: np.ndar
 
 def forecast_figure(context: np.ndarray, prediction: np.ndarray, truth: np.ndarray | None,
                     columns: Sequence[str], title: str, column_scores: dict[str, dict[str, float]] | None = None,
-                    times: Any = None, scaled: tuple[str, dict[str, float]] | None = None) -> plt.Figure:
+                    times: Any = None, scaled: tuple[str, dict[str, float]] | None = None) -> Figure:
     """One sequence ``(T, D)`` in the data's units: a panel per column with the context, the
     prediction and the truth where it is known; the errors of the known steps in each panel's title
     (``column_scores``, the data's units) and the scaled ones under the figure (``scaled``: their
     units and scores). ``times`` (context and predicted steps) become the x axis when given."""
     channels = prediction.shape[1]
-    fig, axes = plt.subplots(channels, 1, figsize=(8, 2.2 + 2.0 * channels), squeeze=False, sharex=True,
+    fig, axes = new_figure(channels, 1, figsize=(8, 2.2 + 2.0 * channels), squeeze=False, sharex=True,
                              constrained_layout=True)
     tc = len(context)
     x = np.asarray(times) if times is not None and len(times) == tc + len(prediction) else np.arange(1, tc + len(prediction) + 1)
@@ -136,7 +144,7 @@ def difference_scale(*differences: np.ndarray) -> float:
 
 
 def video_rows(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], last_seen: np.ndarray, horizon: int,
-               title: str, vmax: float | None = None) -> plt.Figure:
+               title: str, vmax: float | None = None) -> Figure:
     """A grid of frame rows ``(label, frames (T, C, H, W), kind)`` where kind is ``frame`` or
     ``difference``; the first column shows ``last_seen`` (the last context frame) beside frame rows.
     |difference| rows share one colour scale, with its colour bar."""
@@ -149,7 +157,7 @@ def video_rows(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], last_seen: np
     longest = max(len(line) for label, _, _ in rows for line in label.splitlines())
     left, top, right, bottom = 0.25 + 0.065 * longest, 0.62, 0.85 if differences else 0.15, 0.1
     width, height = left + cols * cell + (cols - 1) * gap + right, top + len(rows) * cell + (len(rows) - 1) * gap + bottom
-    fig, axes = plt.subplots(len(rows), cols, figsize=(width, height), squeeze=False,
+    fig, axes = new_figure(len(rows), cols, figsize=(width, height), squeeze=False,
                              gridspec_kw=dict(left=left / width, right=1 - right / width, top=1 - top / height,
                                               bottom=bottom / height, wspace=gap / cell, hspace=gap / cell))
     image = None
@@ -181,7 +189,7 @@ def video_rows(rows: Sequence[tuple[str, np.ndarray, np.ndarray]], last_seen: np
     return fig
 
 
-def video_grid(context: np.ndarray, truth: np.ndarray | None, prediction: np.ndarray, title: str) -> plt.Figure:
+def video_grid(context: np.ndarray, truth: np.ndarray | None, prediction: np.ndarray, title: str) -> Figure:
     """One item: rows truth / prediction / |difference| over the horizon ``(T, C, H, W)``.
 
     ``truth`` may be shorter than the prediction (a rollout past the known frames) or absent (a
@@ -274,15 +282,15 @@ def video_gif(context: np.ndarray, truth: np.ndarray | None, prediction: np.ndar
 
 
 # ---------------------------------------------------------------- one item, and a run's samples
-def item_figure(item: np.ndarray, context: int, title: str, columns: Sequence[str] | None = None) -> plt.Figure:
+def item_figure(item: np.ndarray, context: int, title: str, columns: Sequence[str] | None = None) -> Figure:
     """One item as the model sees it: a frame strip for video ``(T, C, H, W)`` (context frames and
     horizon frames named), a panel per column for a sequence ``(T, D)`` (context solid, horizon dashed)."""
     if item.ndim == 2:
         channels = item.shape[1]
-        fig, axes = plt.subplots(channels, 1, figsize=(7, 1.2 + 1.6 * channels), squeeze=False, sharex=True,
+        fig, axes = new_figure(channels, 1, figsize=(7, 1.2 + 1.6 * channels), squeeze=False, sharex=True,
                                  constrained_layout=True)
         steps = np.arange(1, len(item) + 1)
-        colors = plt.get_cmap("tab10")
+        colors = matplotlib.colormaps["tab10"]
         for d, ax in enumerate(axes[:, 0]):
             ax.plot(steps[:context], item[:context, d], color=colors(d % 10), label="context")
             ax.plot(steps[context - 1:], item[context - 1:, d], color=colors(d % 10), linestyle="--", label="horizon")
@@ -293,7 +301,7 @@ def item_figure(item: np.ndarray, context: int, title: str, columns: Sequence[st
         fig.suptitle(title, fontsize=10)
         return fig
     frames = item.shape[0]
-    fig, axes = plt.subplots(1, frames, figsize=(0.9 * frames, 1.9), squeeze=False, constrained_layout=True)
+    fig, axes = new_figure(1, frames, figsize=(0.9 * frames, 1.9), squeeze=False, constrained_layout=True)
     for t, ax in enumerate(axes[0]):
         ax.imshow(_image(item[t]), cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"c{t + 1}" if t < context else f"h{t - context + 1}", fontsize=7)

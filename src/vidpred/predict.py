@@ -38,14 +38,13 @@ import pandas as pd
 import torch
 from omegaconf import OmegaConf
 
-from vidpred import config
+from vidpred import config, runfolder
 from vidpred.errors import DataError, UserError, exit_on_user_error, require
 from vidpred.io import atomic_path, write_json
 from vidpred.models import Forecaster, build_model
 from vidpred.training import checkpoint
 from vidpred.training.precision import Precision, resolve_device
 
-HYDRA_CONFIG = Path(".hydra") / "config.yaml"
 BATCH = 32  # inputs per forward pass
 
 
@@ -112,10 +111,10 @@ def _run_files(run_dir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run's resolved config and the ``data`` section of its ``metrics.json``."""
     if not run_dir.is_dir():
         raise UserError(f"{run_dir} is not a run folder")
-    config_path = run_dir / HYDRA_CONFIG
-    metrics_path = run_dir / "metrics.json"
+    config_path, metrics_path = runfolder.hydra_path(run_dir), runfolder.metrics_path(run_dir)
     if not config_path.is_file() or not metrics_path.is_file():
-        raise UserError(f"{run_dir} is not a vidpred run folder (no {HYDRA_CONFIG} or metrics.json)")
+        raise UserError(f"{run_dir} is not a vidpred run folder (no {config_path.relative_to(run_dir)} or "
+                        f"{runfolder.METRICS})")
     try:
         settings = config.to_plain(OmegaConf.load(config_path))
         metrics = json.loads(metrics_path.read_text())
@@ -134,7 +133,7 @@ def load_run(run_dir: str | Path, checkpoint_name: str = "best", device: str = "
     run_dir = Path(run_dir)
     settings, data = _run_files(run_dir)
     if checkpoint_name in ("best", "last"):
-        path = run_dir / "checkpoints" / (checkpoint.BEST if checkpoint_name == "best" else checkpoint.LAST)
+        path = runfolder.checkpoint_path(run_dir, checkpoint.BEST if checkpoint_name == "best" else checkpoint.LAST)
     else:
         path = Path(checkpoint_name)
     if not path.is_file():
@@ -164,7 +163,7 @@ def read_input(run: LoadedRun, path: Path) -> Input:
                 raise DataError(f"{path}: holds values that are not finite")
             return Input(path, array.astype(np.float32))  # already as the model sees it
     if run.kind == "video":
-        from vidpred.data.media import find_clips, read_clip
+        from vidpred.data.formats.media import find_clips, read_clip
 
         clips = find_clips(path)
         require(len(clips) == 1, f"--input {path}: holds {len(clips)} clips; give each clip as its own input")
@@ -174,7 +173,7 @@ def read_input(run: LoadedRun, path: Path) -> Input:
     if path.suffix.lower() != ".csv":
         raise DataError(f"--input {path}: a sequence model reads CSV files (or an .npy of shape "
                         f"(T, {', '.join(map(str, run.frame_shape))}) in model units)")
-    from vidpred.data.series import read_series
+    from vidpred.data.sets.series import read_series
 
     columns = run.data.get("columns")
     time_column = run.settings["data"].get("time_column")
@@ -216,7 +215,7 @@ def _units(item: Input, values: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- scoring and writing
 def score(kind: str, prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """mse (and psnr, ssim for video) of the known steps, as the run's evaluation computes them."""
-    from vidpred.metrics import make_accumulator
+    from vidpred.metrics.scores import make_accumulator
 
     known = len(truth)
     accumulator = make_accumulator(kind)
@@ -237,7 +236,7 @@ def future_times(item: Input, end: int, count: int) -> pd.DatetimeIndex | None:
     """The times of ``count`` predicted steps from row ``end`` on: the input's own while it goes on,
     then continued on its calendar (business days skip weekends) or, for times without one, at the
     step of its last rows when those are regular. None when there is nothing to go by."""
-    from vidpred.data.series import infer_calendar
+    from vidpred.data.sets.series import infer_calendar
 
     times = item.times
     if times is None or len(times) < 2:

@@ -1,4 +1,11 @@
-"""Calling a builder with config keys, turning a key or type mismatch into a one-line config error."""
+"""The one way vidpred registers a named thing (a model, a data-set family, a logger, a downloadable
+asset), and calling a builder with config keys so that a key or type mismatch is a one-line error.
+
+A kind of thing has one :class:`Registry`; each thing declares itself once, in its own module, with
+``REGISTRY.add(name, thing)`` (or the ``@REGISTRY.register`` decorator for classes that carry a
+``name``). The package of that kind imports its modules by name, explicitly: no scan of the file
+system decides what exists.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,58 @@ import inspect
 import math
 import types
 import typing
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from vidpred.errors import ConfigError
 
 T = TypeVar("T")
+E = TypeVar("E")
+
+
+class Registry(Generic[E]):
+    """Named entries of one kind; an unknown name is a one-line error that lists the known ones."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind  # how errors name it: "model", "data set", "logger"
+        self._entries: dict[str, E] = {}
+
+    def add(self, name: str, entry: E) -> E:
+        """Declare ``entry`` as ``name`` (once: a second entry of the same name is a programming error)."""
+        if not name or name in self._entries:
+            raise ValueError(f"{self.kind} name {name!r} is empty or taken")
+        self._entries[name] = entry
+        return entry
+
+    def register(self, entry: E) -> E:
+        """Class decorator: declare a class under its ``name`` attribute."""
+        return self.add(getattr(entry, "name"), entry)
+
+    def get(self, name: str) -> E:
+        if name not in self._entries:
+            raise ConfigError(f"unknown {self.kind} {name!r}; choose one of {', '.join(self.names())}")
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def items(self) -> Iterator[tuple[str, E]]:
+        return iter(sorted(self._entries.items()))
+
+    def values(self) -> Iterator[E]:
+        return (entry for _, entry in self.items())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __getitem__(self, name: str) -> E:
+        return self.get(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
 _SIMPLE = (bool, int, float, str, type(None))
 
 

@@ -1,11 +1,15 @@
-"""Data sets: one module per family, each declaring itself once (``FAMILY = DataFamily(...)``, see
-:mod:`vidpred.data.registry`), all returning :class:`DataSplits`.
+"""Data sets: one module per family under ``sets/`` (file formats under ``formats/``), each declaring
+itself once in :data:`FAMILIES` and returning :class:`DataSplits`.
 
 The config group ``conf/data/NAME.yaml`` names its family with ``name:`` and passes its other keys
 (except the loader keys ``batch_size`` and ``num_workers``) to the family's builder.
 """
 
 from vidpred.data.base import DataSplits
-from vidpred.data.registry import DataFamily, build_data, families, family
+from vidpred.data.registry import (ASSETS, FAMILIES, LOADER_KEYS, Asset, DataFamily, build_data, family,
+                                   split_data_keys)
+# each module of vidpred.data.sets registers its family as it is imported
+from vidpred.data.sets import bair, kth, mnist, noise, series, sins, stocks, videos  # noqa: F401
 
-__all__ = ["DataFamily", "DataSplits", "build_data", "families", "family"]
+__all__ = ["ASSETS", "FAMILIES", "LOADER_KEYS", "Asset", "DataFamily", "DataSplits", "build_data", "family",
+           "split_data_keys"]

@@ -27,13 +27,11 @@ from typing import Any
 import numpy as np
 
 from vidpred import config
-from vidpred.data.registry import DataFamily, build_data, families, family, with_prepared
-from vidpred.data.store import DATA_DIR_ENV, default_root
+from vidpred.data import ASSETS, FAMILIES, DataFamily, build_data, family, split_data_keys
+from vidpred.data.folders import DATA_DIR_ENV, default_root
+from vidpred.data.registry import with_prepared
 from vidpred.errors import ConfigError, DataError, exit_on_user_error
-
-LOADER_KEYS = ("batch_size", "num_workers")
-# Files a run needs besides data sets: name -> module with download(data_dir, mirror) and verify(data_dir)
-ASSETS = {"lpips": "vidpred.lpips"}  # the LPIPS metric's pretrained weights
+from vidpred.metrics import lpips  # noqa: F401  (declares its weights as an asset)
 
 
 def compose_data(name: str, data_dir: Path, set_name: str | None, overrides: Sequence[str],
@@ -53,9 +51,7 @@ def given_settings(params: dict[str, Any], overrides: Sequence[str]) -> dict[str
 
 def build_from_config(name: str, data_dir: Path, set_name: str | None,
                       overrides: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-    params = compose_data(name, data_dir, set_name, overrides)
-    loader = {k: params.pop(k) for k in LOADER_KEYS}
-    params.pop("name")
+    params, loader = split_data_keys(compose_data(name, data_dir, set_name, overrides))
     return build_data(name, params, data_dir), loader
 
 
@@ -134,7 +130,7 @@ def parser() -> argparse.ArgumentParser:
                                 description="Get, convert, check and look at data sets.",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
-    names = ", ".join([*sorted(families()), *ASSETS])
+    names = ", ".join([*FAMILIES.names(), *ASSETS.names()])
 
     def add(command: str, help_text: str) -> argparse.ArgumentParser:
         sp = sub.add_parser(command, help=help_text)
@@ -185,12 +181,10 @@ def _needs(chosen: DataFamily, command: str) -> Callable[..., list[str]]:
 def run(args: argparse.Namespace) -> list[str]:
     data_dir = args.data_dir if args.data_dir is not None else default_root()
     if args.name in ASSETS:
-        import importlib
-
         if args.command not in ("download", "verify"):
             raise ConfigError(f"{args.name} holds weights, not a data set: it can download and verify")
-        module = importlib.import_module(ASSETS[args.name])
-        return module.download(data_dir, args.mirror) if args.command == "download" else module.verify(data_dir)
+        asset = ASSETS.get(args.name)
+        return asset.download(data_dir, args.mirror) if args.command == "download" else asset.verify(data_dir)
     chosen = family(args.name)
     if args.command in ("show", "bench"):
         data, loader_keys = build_from_config(args.name, data_dir, args.set_name, args.overrides)

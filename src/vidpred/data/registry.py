@@ -1,25 +1,25 @@
-"""One declaration per data-set family, read by every command.
+"""One declaration per data-set family, read by every command, and the downloadable assets.
 
-A module of ``vidpred.data`` declares its family once, ``FAMILY = DataFamily(...)``: its name (the
-option of ``conf/data``), its kind, the builder of its splits and, where it has them, how to get,
-convert and check its files. ``python -m vidpred.run``, the ``vidpred.data`` commands, the benchmark,
-``vidpred.predict`` and the tests all read :func:`families`; adding a generated data set is one
-module plus ``conf/data/NAME.yaml``.
+A module of ``vidpred.data.sets`` declares its family once, ``FAMILY = FAMILIES.register(DataFamily(...))``:
+its name (the option of ``conf/data``), its kind, the builder of its splits and, where it has them,
+how to get, convert and check its files. ``python -m vidpred.run``, the ``vidpred.data`` commands, the
+benchmark, ``vidpred.predict`` and the tests all read :data:`FAMILIES`; adding a generated data set is
+one module, its import in ``vidpred.data``, and ``conf/data/NAME.yaml``. Files that are no data set
+but are fetched and checked the same way (the LPIPS metric's weights) are :data:`ASSETS`.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vidpred.data.base import DataSplits, Geometry, Kind
-from vidpred.errors import ConfigError
-from vidpred.registry import call_with_config
+from vidpred.data.folders import default_root
+from vidpred.errors import ConfigError, DataError
+from vidpred.registry import Registry, call_with_config
 
 
 @dataclass(frozen=True)
@@ -59,8 +59,6 @@ class DataFamily:
 
     def get_command(self, data_dir: str | Path | None = None, set_name: str | None = None) -> str:
         """The command that puts this family's files under ``data_dir``."""
-        from vidpred.data.store import default_root
-
         where = "" if data_dir is None or Path(data_dir) == default_root() else f" --data-dir {data_dir}"
         named = f" --name {set_name}" if set_name and set_name != self.name else ""
         download = f"python -m vidpred.data download {self.name}{where}"
@@ -70,28 +68,48 @@ class DataFamily:
         return download if self.download else prepare
 
 
-_FAMILIES: dict[str, DataFamily] = {}
-
-
-def families() -> dict[str, DataFamily]:
-    """Every declared family by name, found by importing the modules of ``vidpred.data`` once."""
-    if not _FAMILIES:
-        import vidpred.data as package
-
-        for module in pkgutil.iter_modules(package.__path__):
-            if module.name.startswith("_"):  # __main__ runs the CLI when imported
-                continue
-            family = getattr(importlib.import_module(f"vidpred.data.{module.name}"), "FAMILY", None)
-            if isinstance(family, DataFamily):
-                _FAMILIES[family.name] = family
-    return _FAMILIES
+#: Every data-set family, by the option of ``conf/data`` that chooses it.
+FAMILIES: Registry[DataFamily] = Registry("data set")
 
 
 def family(name: str) -> DataFamily:
-    found = families().get(name)
-    if found is None:
-        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(sorted(families()))}")
-    return found
+    return FAMILIES.get(name)
+
+
+def get_command(name: str, data_dir: str | Path, set_name: str | None = None) -> str:
+    """The command that gets data set ``name`` (a named set of it: ``set_name``) into ``data_dir``."""
+    return family(name).get_command(data_dir, set_name)
+
+
+def missing(path: Path, name: str, data_dir: str | Path, what: str = "", hint: str = "",
+            set_name: str | None = None) -> DataError:
+    """The error for absent data: what is missing and the exact command that gets it."""
+    label = f"{what} " if what else ""
+    extra = f" ({hint})" if hint else ""
+    return DataError(f"{name}: {label}{path} not found; get it with: "
+                     f"{get_command(name, data_dir, set_name)}{extra}")
+
+
+@dataclass(frozen=True)
+class Asset:
+    """Files a feature needs that are no data set (pretrained weights): ``python -m vidpred.data
+    download|verify NAME`` gets and checks them into ``<data_dir>``; each returns one line per file."""
+
+    name: str
+    download: Callable[..., list[str]]
+    verify: Callable[..., list[str]]
+
+
+ASSETS: Registry[Asset] = Registry("asset")
+
+#: Keys of ``conf/data/*.yaml`` that the DataLoader takes; every other key (but ``name``) is the builder's.
+LOADER_KEYS = ("batch_size", "num_workers")
+
+
+def split_data_keys(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A data config's keys as (the family builder's, the loader's); ``name`` belongs to neither."""
+    builder = {k: v for k, v in params.items() if k not in ("name", *LOADER_KEYS)}
+    return builder, {k: params[k] for k in LOADER_KEYS if k in params}
 
 
 def build_data(name: str, params: dict[str, Any], data_dir: str | Path) -> DataSplits:
@@ -122,8 +140,6 @@ def override_text(key: str, value: Any, quote: bool = True) -> str:
 def prepare_command(name: str, manifest: dict[str, Any], settings: dict[str, Any], data_dir: str | Path,
                     set_name: str | None) -> str:
     """The command that prepares the set again, from the source it was prepared from, with ``settings``."""
-    from vidpred.data.store import default_root
-
     where = "" if Path(data_dir) == default_root() else f" --data-dir {data_dir}"
     named = f" --name {set_name}" if set_name and set_name != name else ""
     given = "".join(f" {override_text(k, v)}" for k, v in settings.items())

@@ -8,7 +8,7 @@ training or are fitted in closed form through :meth:`Forecaster.fit`.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -16,11 +16,13 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
+from vidpred.registry import Registry
+
 
 class Forecaster(nn.Module):
     """Base class: a model that continues a sequence by ``horizon`` steps.
 
-    A model declares itself with the class attributes below and :func:`register`; the run, the
+    A model declares itself with the class attributes below and ``@MODELS.register``; the run, the
     report and the model x data test read those declarations.
     """
 
@@ -37,6 +39,13 @@ class Forecaster(nn.Module):
     #: settings of a small variant (``model.KEY=VALUE``) that trains in seconds on a CPU: the tests
     #: shrink every model with them, and the README lists them for debugging runs
     small: ClassVar[dict[str, Any]] = {}
+
+    @classmethod
+    def declaration(cls) -> dict[str, Any]:
+        """What a run records of its model in ``metrics.json``, so that the report can tell a baseline
+        (no layers, no training) and name it without importing the models."""
+        return {"label": cls.label or cls.name, "layered": cls.layered, "trainable": cls.trainable,
+                "kinds": list(cls.kinds)}
 
     def fit(self, batches: Iterable[torch.Tensor], context: int) -> None:
         """Closed-form fitting on the training split (a no-op for most models)."""
@@ -79,16 +88,8 @@ class Forecaster(nn.Module):
         raise NotImplementedError
 
 
-MODELS: dict[str, type[Forecaster]] = {}
-
-M = TypeVar("M", bound=type[Forecaster])
-
-
-def register(cls: M) -> M:
-    """Class decorator: make the model buildable as ``model=<cls.name>``."""
-    assert cls.name and cls.name not in MODELS, f"model name {cls.name!r} is empty or taken"
-    MODELS[cls.name] = cls
-    return cls
+#: Every model, by the option of ``conf/model`` that builds it: ``@MODELS.register`` on the class.
+MODELS: Registry[type[Forecaster]] = Registry("model")
 
 
 def space_to_depth(frames: torch.Tensor, patch: int) -> torch.Tensor:

@@ -13,13 +13,12 @@ from collections.abc import Iterable
 
 import numpy as np
 import torch
-from torch import nn
 
 from vidpred.errors import ConfigError, require
-from vidpred.models.base import Forecaster, register
+from vidpred.models.base import MODELS, Forecaster
 
 
-@register
+@MODELS.register
 class LastValue(Forecaster):
     name, label = "last", "baseline: last value"
     trainable, layered = False, False
@@ -33,7 +32,7 @@ class LastValue(Forecaster):
         return last.expand(-1, horizon, *last.shape[2:])
 
 
-@register
+@MODELS.register
 class ContextMean(Forecaster):
     name, label = "mean", "baseline: context mean"
     trainable, layered = False, False
@@ -47,7 +46,7 @@ class ContextMean(Forecaster):
         return mean.expand(-1, horizon, *mean.shape[2:])
 
 
-@register
+@MODELS.register
 class LinearPredictor(Forecaster):
     """``horizon = W @ [context, 1]``, solved by least squares in float64.
 

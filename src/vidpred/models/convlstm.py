@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import Forecaster, register
+from vidpred.models.base import MODELS, Forecaster
 
 State = tuple[torch.Tensor, torch.Tensor]
 MaybeState = tuple[torch.Tensor | None, torch.Tensor | None]  # (None, None): the zero state
@@ -134,7 +134,7 @@ def run_stack(cells: nn.ModuleList, x: torch.Tensor, states: list[MaybeState]) -
     return new_states
 
 
-@register
+@MODELS.register
 class Seq2SeqConvLSTM(Forecaster):
     """Encoder-decoder ConvLSTM; input ``(B, Tc, C, H, W)``, output ``(B, horizon, C, H, W)``."""
 

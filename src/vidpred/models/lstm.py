@@ -26,16 +26,10 @@ import torch
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import Forecaster, register
+from vidpred.models.base import MODELS, Forecaster
 from vidpred.models.lstm_backprop import FedBackDecoder
 
-# The folded weights are computed anew in every forward pass, so cuDNN's advice to flatten the module's
-# parameters into one buffer does not apply to them.
-warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk",
-                        category=UserWarning, module=__name__)
-
-
-@register
+@MODELS.register
 class Seq2SeqLSTM(Forecaster):
     name, label = "lstm", "LSTM"
     kinds = ("sequence",)
@@ -83,8 +77,13 @@ class Seq2SeqLSTM(Forecaster):
         first_h, first_c = torch.lstm_cell(last_seen, (h[0], c[0]), w_ih, w_hh, b_ih, b_hh)
         folded = [torch.zeros_like(w_ih[:, :1]), w_hh + w_ih @ self.head.weight, b_ih, b_hh + w_ih @ self.head.bias]
         no_input = last_seen.new_zeros(last_seen.shape[0], horizon - 1, 1)
-        rest = torch.lstm(no_input, (first_h[None], first_c[None]), folded, True, 1, 0.0, self.training,
-                          False, True)[0]
+        with warnings.catch_warnings():
+            # The folded weights are computed anew in every pass, so cuDNN's advice to flatten the
+            # module's parameters into one buffer does not apply to them.
+            warnings.filterwarnings("ignore", message="RNN module weights are not part of single contiguous chunk",
+                                    category=UserWarning)
+            rest = torch.lstm(no_input, (first_h[None], first_c[None]), folded, True, 1, 0.0, self.training,
+                              False, True)[0]
         return self.head(torch.cat([first_h[:, None], rest], dim=1))
 
     def _stepped_decoder(self, last_seen: torch.Tensor, h: torch.Tensor, c: torch.Tensor, horizon: int,

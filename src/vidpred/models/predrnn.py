@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import Forecaster, depth_to_space, register, space_to_depth
+from vidpred.models.base import MODELS, Forecaster, depth_to_space, space_to_depth
 
 SAMPLINGS = ("reverse", "linear", "none")
 
@@ -104,7 +104,7 @@ class SpatioTemporalLSTMCell(nn.Module):
         return h, c, m, delta_c, delta_m
 
 
-@register
+@MODELS.register
 class PredRNNv2(Forecaster):
     """PredRNN-v2; input ``(B, Tc, C, H, W)``, output ``(B, horizon, C, H, W)``."""
 

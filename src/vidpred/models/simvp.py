@@ -50,7 +50,7 @@ from torch import nn
 from torch.distributed.nn.functional import all_reduce
 
 from vidpred.errors import ConfigError, require
-from vidpred.models.base import Forecaster, register
+from vidpred.models.base import MODELS, Forecaster
 
 TRANSLATORS = ("gsta", "tau")
 
@@ -203,7 +203,7 @@ class Translator(nn.Module):
         return self.blocks(x)
 
 
-@register
+@MODELS.register
 class SimVP(Forecaster):
     """SimVP with the gSTA or TAU translator; input ``(B, context, C, H, W)``, output
     ``(B, horizon, C, H, W)`` for any horizon (blocks of ``context`` frames, see the module docstring)."""
@@ -277,7 +277,7 @@ class SimVP(Forecaster):
             latent = layer(latent)
         latent = latent.unflatten(0, (batch, steps)).flatten(1, 2)
         if latent.device.type == "cpu":
-            # channels-last: oneDNN's depth-wise and 1x1 convolutions are faster on the CPU so
+            # channels-last: on the CPU, oneDNN runs depth-wise and 1x1 convolutions faster in this layout
             latent = latent.contiguous(memory_format=torch.channels_last)
         latent = self.translator(latent)
         latent = latent.unflatten(1, (steps, -1)).flatten(0, 1)

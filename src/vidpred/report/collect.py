@@ -19,14 +19,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from vidpred import rundir
+from vidpred import runfolder
 from vidpred.errors import UserError
-from vidpred.report.study import BASELINES, UNTRAINED
 
-METRICS = "metrics.json"
-HYDRA_DIR = ".hydra"
 # Folders inside a run that never hold another run: skipping them keeps the walk fast.
-SKIP_DIRS = {HYDRA_DIR, "checkpoints", "samples", "wandb", ".submitit", "__pycache__"}
+SKIP_DIRS = {*runfolder.FOLDERS, ".submitit", "__pycache__"}
 CHOICE_KEYS = ("model", "data", "layers", "seed")
 # Overrides that define a table cell or a sweep, not a variant of the experiment.
 CELL_KEYS = {"model", "data", "layers", "seed", "loss", "experiment", "logger", "trainer.progress"}
@@ -35,6 +32,10 @@ CELL_KEYS = {"model", "data", "layers", "seed", "loss", "experiment", "logger", 
 LENGTH_KEYS = ("trainer.max_epochs", "trainer.max_steps", "trainer.limit_train_batches", "trainer.limit_test_batches")
 # Settings that runs of one experiment may differ in and still be pooled into one table cell.
 POOLED_OVER = ("seed",)
+#: What runs written before ``metrics.json`` recorded their model's declaration are known to be: the
+#: study's baselines (no layers, no training); every other model of those runs is trained and layered.
+LEGACY_BASELINES = {"last": "baseline: last value", "mean": "baseline: context mean",
+                    "linear": "baseline: linear (least squares)"}
 LAYER_KEYS = ("layers", "model.layers")  # nothing to a model without layers
 DONE = "completed"
 UNFINISHED = "unfinished"
@@ -65,6 +66,29 @@ class RunRecord:
         return str(self.choices.get("loss") or "mse")
 
     @property
+    def declaration(self) -> dict[str, Any]:
+        """The model's declaration as the run recorded it (label, layered, trainable)."""
+        found = as_mapping(self.metrics.get("declaration"))
+        if found:
+            return found
+        model = str(self.choices.get("model"))
+        legacy = model in LEGACY_BASELINES
+        return {"label": LEGACY_BASELINES.get(model, model), "layered": not legacy, "trainable": not legacy}
+
+    @property
+    def layered(self) -> bool:
+        """Whether ``layers`` changes the model (a baseline's runs at several layer counts are one)."""
+        return bool(self.declaration.get("layered", True))
+
+    @property
+    def trainable(self) -> bool:
+        return bool(self.declaration.get("trainable", True))
+
+    @property
+    def label(self) -> str:
+        return str(self.declaration.get("label") or self.choices.get("model"))
+
+    @property
     def variant(self) -> str:
         """The run's settings beyond model, data, layers and seed (empty: the defaults)."""
         return " ".join(f"{k}={v}" for k, v in sorted(self.overrides.items())
@@ -83,9 +107,9 @@ class RunRecord:
             value = _config_value(self.path, key)
             if value is not None:
                 found[key] = value
-        if self.choices.get("model") in BASELINES:
+        if not self.layered:
             found = {k: v for k, v in found.items() if k not in LAYER_KEYS}
-        if self.choices.get("model") in UNTRAINED:  # scored as fitted, whatever the loop and optimiser
+        if not self.trainable:  # scored as fitted, whatever the loop and optimiser
             found = {k: v for k, v in found.items() if not k.startswith(("optim.", "trainer."))
                      or k in ("trainer.limit_val_batches", "trainer.limit_test_batches")}
         return found
@@ -101,17 +125,17 @@ class RunRecord:
     @property
     def sweep(self) -> str:
         """Name of the sweep or search folder holding the run."""
-        return self.path.parent.name if rundir.is_sweep_folder(self.path.parent) else ""
+        return self.path.parent.name if runfolder.is_sweep_folder(self.path.parent) else ""
 
     def history(self) -> pd.DataFrame | None:
-        path = self.path / "history.csv"
+        path = runfolder.history_path(self.path)
         try:
             return pd.read_csv(path) if path.is_file() else None
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
             return None
 
     def sample_images(self) -> list[Path]:
-        return sorted((self.path / "samples").glob("*.png"))
+        return sorted(runfolder.samples_dir(self.path).glob("*.png"))
 
 
 def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
@@ -126,7 +150,7 @@ def find_run_dirs(paths: Sequence[str | Path]) -> list[Path]:
 
 
 def _walk(folder: Path) -> Iterable[Path]:
-    if (folder / METRICS).is_file() or (folder / HYDRA_DIR / "config.yaml").is_file():
+    if runfolder.metrics_path(folder).is_file() or runfolder.hydra_path(folder).is_file():
         yield folder
         return  # a run folder holds no further runs
     try:
@@ -160,8 +184,8 @@ def _parse_overrides(lines: Any) -> dict[str, str]:
 
 def _choices_from_hydra(folder: Path) -> dict[str, Any]:
     """Model, data, layers and seed of a run that never wrote ``metrics.json``."""
-    config = as_mapping(_read_yaml(folder / HYDRA_DIR / "config.yaml"))
-    runtime = as_mapping(as_mapping(as_mapping(_read_yaml(folder / HYDRA_DIR / "hydra.yaml")).get("hydra")).get("runtime"))
+    config = as_mapping(_read_yaml(runfolder.hydra_path(folder, "config.yaml")))
+    runtime = as_mapping(as_mapping(as_mapping(_read_yaml(runfolder.hydra_path(folder, "hydra.yaml"))).get("hydra")).get("runtime"))
     choices = as_mapping(runtime.get("choices"))
 
     def name(group: str) -> Any:
@@ -175,8 +199,8 @@ def _choices_from_hydra(folder: Path) -> dict[str, Any]:
 
 def read_run(folder: Path) -> RunRecord:
     """The record of one run folder, whatever state it was left in."""
-    overrides = _parse_overrides(_read_yaml(folder / HYDRA_DIR / "overrides.yaml"))
-    metrics_path = folder / METRICS
+    overrides = _parse_overrides(_read_yaml(runfolder.hydra_path(folder, "overrides.yaml")))
+    metrics_path = runfolder.metrics_path(folder)
     if not metrics_path.is_file():
         return RunRecord(folder, UNFINISHED, "no metrics.json: the job was killed or failed before "
                          "training started", _choices_from_hydra(folder), overrides)
@@ -194,8 +218,8 @@ def read_run(folder: Path) -> RunRecord:
     reason = metrics.get("error")
     if status == "running":
         status = UNFINISHED
-        who = rundir.read_holder(folder / rundir.LOCK) or as_mapping(metrics.get("process"))
-        if rundir.holder_alive(folder):
+        who = runfolder.read_holder(folder / runfolder.LOCK) or as_mapping(metrics.get("process"))
+        if runfolder.holder_alive(folder):
             reason = (f"running (process {who.get('pid', '?')} on {who.get('host', '?')}, started "
                       f"{metrics.get('started_at', '?')}, metrics last written {_mtime(metrics_path)})")
         elif metrics.get("search"):  # a search's trial: the search continues it
@@ -233,7 +257,7 @@ def _scalar_items(prefix: str, node: Any) -> Iterable[tuple[str, Any]]:
 
 def _config_value(folder: Path, dotted: str) -> Any:
     """The value of ``a.b.c`` in a run's composed config (``.hydra/config.yaml``), or None."""
-    node: Any = _read_yaml(folder / HYDRA_DIR / "config.yaml")
+    node: Any = _read_yaml(runfolder.hydra_path(folder, "config.yaml"))
     for part in dotted.split("."):
         if not isinstance(node, dict) or part not in node:
             return None
@@ -279,7 +303,7 @@ def dedupe_baselines(runs: Sequence[RunRecord]) -> list[RunRecord]:
     seen: set[tuple[Any, ...]] = set()
     kept = []
     for run in sorted(runs, key=lambda r: (not r.completed, str(r.path))):
-        if run.choices.get("model") not in BASELINES:
+        if run.layered:
             kept.append(run)
             continue
         key = (run.choices.get("model"), run.choices.get("data"), run.choices.get("seed"), run.variant)

@@ -19,17 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")  # files only: reports are made on servers and in CI
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from vidpred.plots import CONTEXT, STYLES, TRUTH, column_name, read_samples, save_figure, video_rows  # noqa: E402
-from vidpred.report.collect import (RunRecord, as_mapping, dedupe_baselines, settings_label,  # noqa: E402
+from vidpred import runfolder
+from vidpred.plots import CONTEXT, STYLES, TRUTH, column_name, new_figure, read_samples, save_figure, video_rows
+from vidpred.report.collect import (RunRecord, as_mapping, dedupe_baselines, settings_label,
                                     varying_keys)
-from vidpred.report.study import BASELINES  # noqa: E402
 
 FEW_POINTS = 40  # curves with fewer logged points than this also mark each point
 #: The largest value drawn: beyond float32's range no float32 model's error can be a measurement,
@@ -42,7 +41,7 @@ def plottable(values: np.ndarray) -> np.ndarray:
     return np.isfinite(values) & (np.abs(values) <= PLOTTABLE)
 
 
-def _note_below(fig: plt.Figure, notes: Sequence[str]) -> None:
+def _note_below(fig: Figure, notes: Sequence[str]) -> None:
     if notes:
         fig.text(0.01, -0.02, "\n".join(notes), fontsize=7, va="top", ha="left", wrap=True)
 
@@ -57,7 +56,7 @@ def _shown(value: float) -> str:
 
 def _base_label(run: RunRecord) -> str:
     model = run.choices.get("model")
-    label = str(model) if model in BASELINES else f"{model} l{run.choices.get('layers')}"
+    label = str(model) if not run.layered else f"{model} l{run.choices.get('layers')}"
     return label if run.loss == "mse" else f"{label} ({run.loss})"
 
 
@@ -85,11 +84,11 @@ def _by_data(runs: Sequence[RunRecord]) -> dict[str, list[RunRecord]]:
 
 def _looks(labels: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Colour, dash pattern and marker per label: lines that lie on each other stay apart."""
-    cmap = plt.get_cmap("tab10")
+    cmap = matplotlib.colormaps["tab10"]
     return {label: {"color": cmap(i % 10), **STYLES[i % len(STYLES)]} for i, label in enumerate(sorted(set(labels)))}
 
 
-def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str) -> plt.Figure:
+def _finish(fig: Figure, ax: Axes, xlabel: str, ylabel: str, title: str) -> Figure:
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -98,7 +97,7 @@ def _finish(fig: plt.Figure, ax: plt.Axes, xlabel: str, ylabel: str, title: str)
     return fig
 
 
-def loss_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> plt.Figure | None:
+def loss_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> Figure | None:
     """Training loss against step (lines, a marker on each logged point where there are few) and the
     validation MSE of each epoch (hollow markers), one colour per experiment. Values a log axis
     cannot show are gaps in the curves, listed in ``left_out`` and below the figure."""
@@ -109,7 +108,7 @@ def loss_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | Non
         return None
     labels = curve_labels([run for run, _ in curves])
     looks = _looks(list(labels.values()))
-    fig, ax = plt.subplots(figsize=(7.5, 4.4), constrained_layout=True)
+    fig, ax = new_figure(figsize=(7.5, 4.4), constrained_layout=True)
     labelled: set[str] = set()
     for run, history in curves:
         label, look = labels[run.path], looks[labels[run.path]]
@@ -154,7 +153,7 @@ def loss_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None
     return written
 
 
-def per_step_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> plt.Figure | None:
+def per_step_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> Figure | None:
     """Test MSE of each predicted step, the mean over the seeds of each experiment. A run whose curve
     holds a value that is not finite or too large to draw is left out, listed in ``left_out`` and
     below the figure."""
@@ -173,7 +172,7 @@ def per_step_figure(data: str, group: Sequence[RunRecord], left_out: list[str] |
                             f"{', '.join(sorted({_shown(v) for v in values[~plottable(values)]}))}")
     if not curves:
         return None
-    fig, ax = plt.subplots(figsize=(7.5, 4.4), constrained_layout=True)
+    fig, ax = new_figure(figsize=(7.5, 4.4), constrained_layout=True)
     _note_below(fig, left_out)
     looks = _looks(list(curves))
     for label, values in sorted(curves.items()):
@@ -198,7 +197,7 @@ def per_step_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | 
     return written
 
 
-def samples_figure(panels: Sequence[tuple[str, dict[str, Any]]], title: str) -> plt.Figure | None:
+def samples_figure(panels: Sequence[tuple[str, dict[str, Any]]], title: str) -> Figure | None:
     """The same test items as several runs predicted them (``panels``: a label and the arrays of a
     run's ``predictions.npz``). Video: the first item, a prediction row and a |difference| row per
     run under the truth, one colour scale; sequences: a panel per item (the first column), the truth
@@ -218,7 +217,7 @@ def samples_figure(panels: Sequence[tuple[str, dict[str, Any]]], title: str) -> 
         return video_rows(rows, first["context"][0][-1], truth.shape[0], f"{title}: test item {item}")
     count = len(first["indices"])
     columns = [str(c) for c in first["columns"]] if "columns" in first else []
-    fig, axes = plt.subplots(1, count, figsize=(4.2 * count, 3.4), squeeze=False, constrained_layout=True)
+    fig, axes = new_figure(1, count, figsize=(4.2 * count, 3.4), squeeze=False, constrained_layout=True)
     tc, horizon = first["context"].shape[1], first["truth"].shape[1]
     past, future = np.arange(1, tc + 1), np.arange(tc + 1, tc + horizon + 1)
     looks = _looks([label for label, _ in panels])
@@ -248,7 +247,7 @@ def sample_panels(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
         for run in sorted(group, key=lambda r: (r.choices.get("seed") or 0, str(r.path))):
             per_model[str(run.choices.get("model"))].setdefault(labels[run.path], run)
         for model, by_label in sorted(per_model.items()):
-            panels = [(label, read_samples(run.path / "samples")) for label, run in sorted(by_label.items())]
+            panels = [(label, read_samples(runfolder.samples_dir(run.path))) for label, run in sorted(by_label.items())]
             fig = samples_figure(panels, f"sample test predictions, {data}, {model}")
             if fig is not None:
                 written.append(save_figure(fig, folder / f"samples_{data}_{model}.png"))
@@ -266,7 +265,7 @@ def loss_comparison(runs: Sequence[RunRecord], folder: Path) -> list[Path]:
     for (sweep, data, model, layers), by_loss in sorted(groups.items(), key=lambda item: str(item[0])):
         if len(by_loss) < 2:
             continue
-        panels = [(f"loss={loss}", read_samples(run.path / "samples")) for loss, run in sorted(by_loss.items())]
+        panels = [(f"loss={loss}", read_samples(runfolder.samples_dir(run.path))) for loss, run in sorted(by_loss.items())]
         fig = samples_figure(panels, f"{data}, {model}, {layers} layers")
         if fig is None:
             continue

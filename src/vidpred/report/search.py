@@ -17,7 +17,7 @@ from typing import Any
 from matplotlib.ticker import MaxNLocator
 
 from vidpred.report.collect import RunRecord, as_mapping, finite
-from vidpred.rundir import SEARCH_SUMMARY
+from vidpred.runfolder import SEARCH_SUMMARY
 
 
 @dataclass
@@ -178,13 +178,13 @@ def objective_figure(search: Search, folder: Path) -> Path:
     """One objective: its value per trial (pruned trials at their last epoch, failed ones as dotted
     lines) with the best so far, and beside it each trial's validation per epoch when the trials
     reported it. Several objectives: the first two against each other, the Pareto front joined."""
-    from vidpred.report.figures import plt, save_figure
+    from vidpred.plots import new_figure, save_figure
 
     trials = search.trials
     curves = [t for t in trials if as_mapping(t.get("intermediate"))]
     single = len(search.objectives) == 1
     panels = 1 + bool(curves and single)
-    fig, axes = plt.subplots(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False, constrained_layout=True)
+    fig, axes = new_figure(1, panels, figsize=(6.5 * panels, 4.2), squeeze=False, constrained_layout=True)
     ax = axes[0, 0]
     if single:
         _per_trial(ax, search, trials)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vidpred.models import MODELS
-
 
 @dataclass(frozen=True)
 class StudyTable:
@@ -23,12 +21,6 @@ class StudyTable:
     values: dict[str, tuple[float, ...]]       # data -> test mse for layers 1, 2, 3
     kind: str                                  # sequence | video: which baselines go under its rows
     metric: str = "test_mse"
-
-    @property
-    def baselines(self) -> tuple[str, ...]:
-        """The registered baselines (models fitted without gradient steps) that work on this table's
-        kind of data; a trained model without layers (SimVP) is no baseline."""
-        return tuple(name for name, model in MODELS.items() if not model.trainable and self.kind in model.kinds)
 
     @property
     def layers(self) -> tuple[int, ...]:
@@ -64,12 +56,6 @@ TABLE2 = StudyTable(
 )
 
 STUDY_TABLES = (TABLE1, TABLE2)
-
-#: Models without layers (their labels): runs that differ only in ``layers`` are one experiment.
-BASELINES = {name: model.label for name, model in MODELS.items() if not model.layered}
-
-#: Models fitted without gradient steps: how long or how a run trains means nothing to them.
-UNTRAINED = {name for name, model in MODELS.items() if not model.trainable}
 
 #: Published context for Moving MNIST 10 -> 10 (OpenSTL, 200 epochs), in ``mse_frame`` units.
 OPENSTL_MMNIST_MSE_FRAME = {"ConvLSTM": 29.80, "PredRNN++": 22.06, "TAU": 24.60}

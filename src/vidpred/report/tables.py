@@ -23,7 +23,7 @@ import pandas as pd
 
 from vidpred.report.collect import (ReportError, RunRecord, as_mapping, dedupe_baselines, settings_label, tidy_frame,
                                     varying_keys)
-from vidpred.report.study import BASELINES, StudyTable
+from vidpred.report.study import StudyTable
 
 MISSING = "—"
 SECTIONS = ("test", "val", "train")
@@ -177,7 +177,9 @@ def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, lis
     of their own that say how they differ, without a ratio."""
     mine = [r for r in runs if r.choices.get("data") in table.data]
     main = [r for r in mine if r.choices.get("model") == table.model]
-    baseline_runs = dedupe_baselines([r for r in mine if r.choices.get("model") in table.baselines])
+    # baselines: the models fitted without gradient steps (a trained model without layers is none)
+    baseline_runs = dedupe_baselines([r for r in mine if not r.trainable])
+    baselines = {str(r.choices.get("model")): r.label for r in baseline_runs}
     if not main and not baseline_runs:
         return None
     differs = {id(r): study_difference(table, r) for r in [*main, *baseline_runs]}
@@ -191,7 +193,7 @@ def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, lis
             if loss == "mse" or any(differs[id(r)] == "" for r in ours):
                 row_keys.append((table.model, loss, n, ""))
             row_keys += [(table.model, loss, n, v) for v in sorted({differs[id(r)] for r in ours} - {""})]
-    for b in table.baselines:
+    for b in sorted(baselines):
         ours = [r for r in baseline_runs if r.choices.get("model") == b]
         row_keys += [(b, "mse", None, v) for v in sorted({differs[id(r)] for r in ours}, key=lambda v: (v != "", v))]
 
@@ -211,7 +213,7 @@ def study_table(table: StudyTable, runs: Sequence[RunRecord]) -> tuple[Grid, lis
     for model, loss, layers, variant in row_keys:
         name = table.model_label if loss == "mse" else f"{table.model_label} (loss={loss})"
         label = (f"{name}, {layers} layer{'s' if layers != 1 else ''}" if layers is not None
-                 else BASELINES.get(model, model))
+                 else baselines[model])
         label += f" [{variant}]" if variant else ""
         row = [label]
         for d in table.data:

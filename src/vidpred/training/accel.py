@@ -50,18 +50,27 @@ def accelerate(model: nn.Module, device: torch.device, video: bool, channels_las
         compile_model = AUTO_MODE if device.type == "cuda" and video else False
         log.info("trainer.compile=auto: %s", f"torch.compile mode {compile_model}" if compile_model else "eager")
     if compile_model:
-        # Module.compile keeps the module (and its state_dict keys): checkpoints stay loadable
-        # without torch.compile.
-        model.compile(mode=None if compile_model is True else compile_model)
+        compile_forward(model, mode=None if compile_model is True else compile_model)
     return model
 
 
+def compile_forward(model: nn.Module, **options: object) -> None:
+    """Run ``model`` through ``torch.compile`` (``options``: its keyword arguments): its ``forward``
+    becomes the compiled one, the module and its state_dict keys stay as they are, so checkpoints
+    load without torch.compile; :func:`fall_back_to_eager` undoes it."""
+    model.forward = torch.compile(model.forward, **options)
+
+
+def is_compiled(model: nn.Module) -> bool:
+    return "forward" in vars(model)  # the compiled forward shadows the class's own
+
+
 def fall_back_to_eager(model: nn.Module, exc: BaseException) -> bool:
-    """Undo ``Module.compile`` after a compilation failure; False when the model was not compiled
+    """Undo :func:`compile_forward` after a compilation failure; False when the model was not compiled
     (the failure is then the model's own and must be raised)."""
-    if getattr(model, "_compiled_call_impl", None) is None or not _is_compile_error(exc):
+    if not is_compiled(model) or not _is_compile_error(exc):
         return False
-    model._compiled_call_impl = None
+    del model.forward  # the class's eager forward again
     log.warning("torch.compile failed (%s); the run goes on without it (eager)", " ".join(str(exc).split())[:300])
     return True
 

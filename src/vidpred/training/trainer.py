@@ -21,100 +21,28 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
-from vidpred import stop
+from vidpred import runfolder
 from vidpred.data.base import ArrayDataset, DataSplits
-from vidpred.distributed import (SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss, lost_ranks,
-                                 sum_)
-from vidpred.errors import DivergedError, UserError, require
+from vidpred.errors import DivergedError, require
 from vidpred.io import atomic_path, write_csv
-from vidpred.metrics import make_accumulator
+from vidpred.metrics.scores import make_accumulator
 from vidpred.models.base import Forecaster
-from vidpred.training import checkpoint
-from vidpred.training.accel import COMPILE_MODES, accelerate, fall_back_to_eager
-from vidpred.training.objectives import (Discriminator, LossConfig, differential_divergence, discriminator_loss,
-                                         generator_adversarial, reconstruction)
+from vidpred.training import checkpoint, stop
+from vidpred.training.accel import accelerate, fall_back_to_eager
+from vidpred.training.batches import BatchPlan, batch_limit, check_global_batch
+from vidpred.training.distributed import SINGLE, World, barrier, failure_of_another_rank, gather, is_peer_loss, sum_
+from vidpred.training.guard import StepGuard, peer_failure
+from vidpred.training.losses import (Discriminator, LossConfig, differential_divergence, discriminator_loss,
+                                     generator_adversarial, reconstruction)
 from vidpred.training.precision import Precision
 from vidpred.training.progress import Progress
+from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
 
 log = logging.getLogger("vidpred")
 
 HISTORY_COLUMNS = ("step", "epoch", "train_loss", "val_mse", "lr", "time")
 LOG_EVERY = 50         # log_every_n_steps=auto: a history row and a log line every this many steps ...
 MIN_HISTORY_ROWS = 50  # ... or, in a shorter run, often enough for this many rows: a curve, not a dot or two
-
-
-class RankFailed(UserError):
-    """Another process of a data-parallel run failed; this one saved what it could and stopped."""
-
-
-@dataclass
-class TrainerConfig:
-    max_epochs: int = 20
-    max_steps: int = -1
-    limit_train_batches: float = 1.0
-    limit_val_batches: float = 1.0
-    limit_test_batches: float = 1.0
-    gradient_clip_val: float | None = None
-    log_every_n_steps: int | str = "auto"  # or a number of steps
-    checkpoint_every_n_steps: int = 0
-    progress: str = "auto"
-    compile: bool | str = False  # false, true or a torch.compile mode (e.g. reduce-overhead)
-    channels_last: bool = True
-
-    def __post_init__(self) -> None:
-        require(self.max_epochs >= 1, f"trainer.max_epochs must be at least 1, got {self.max_epochs}")
-        require(self.max_steps == -1 or self.max_steps >= 1,
-                f"trainer.max_steps must be -1 (no limit) or at least 1, got {self.max_steps}")
-        for key in ("limit_train_batches", "limit_val_batches", "limit_test_batches"):
-            value = getattr(self, key)
-            require(value > 0, f"trainer.{key} must be a fraction in (0, 1] or a batch count >= 1, got {value}")
-            require(not (isinstance(value, float) and value > 1.0 and not value.is_integer()),
-                    f"trainer.{key}={value}: give a fraction in (0, 1] or a whole number of batches")
-        require(self.gradient_clip_val is None or self.gradient_clip_val > 0,
-                f"trainer.gradient_clip_val must be positive or null, got {self.gradient_clip_val}")
-        require(self.log_every_n_steps == "auto" or (isinstance(self.log_every_n_steps, int)
-                                                     and not isinstance(self.log_every_n_steps, bool)
-                                                     and self.log_every_n_steps >= 1),
-                f"trainer.log_every_n_steps must be auto or a whole number >= 1, got {self.log_every_n_steps!r}")
-        require(self.checkpoint_every_n_steps >= 0,
-                f"trainer.checkpoint_every_n_steps must be 0 (epoch ends only) or positive, "
-                f"got {self.checkpoint_every_n_steps}")
-        require(isinstance(self.channels_last, bool),
-                f"trainer.channels_last must be true or false, got {self.channels_last!r}")
-        require(isinstance(self.compile, bool) or self.compile in COMPILE_MODES,
-                f"trainer.compile must be true, false or a mode ({', '.join(COMPILE_MODES)}), "
-                f"got {self.compile!r}")
-
-
-@dataclass
-class OptimConfig:
-    name: str = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    scheduler: str | None = None
-
-    def __post_init__(self) -> None:
-        require(self.name in ("adam", "adamw"), f"unknown optim.name {self.name!r}; choose adam or adamw")
-        require(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
-        require(self.weight_decay >= 0, f"optim.weight_decay must be non-negative, got {self.weight_decay}")
-        require(self.scheduler in (None, "none", "cosine"),
-                f"unknown optim.scheduler {self.scheduler!r}; choose none or cosine")
-
-
-@dataclass
-class MetricsConfig:
-    lpips: bool = False
-    lpips_weights: str | None = None
-
-
-@dataclass
-class LoaderConfig:
-    batch_size: int = 64
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        require(self.batch_size >= 1, f"data.batch_size must be at least 1, got {self.batch_size}")
-        require(self.num_workers >= 0, f"data.num_workers must be non-negative, got {self.num_workers}")
 
 
 @dataclass
@@ -144,52 +72,14 @@ class TrainSummary:
                 "best_epoch": self.best_epoch, "resumed_from_step": self.resumed_from_step}
 
 
-class BatchPlan:
-    """The batches of one epoch: a shuffle that is a pure function of (seed, epoch), cut into global
-    batches of ``batch_size``, of which this rank takes its contiguous share, from batch ``skip`` on.
-
-    A resume regenerates the same permutation and skips the batches already trained on; data-parallel
-    ranks share out the very batches a single process would train on, so the global batch, and with it
-    the result, does not depend on the number of processes. A rank whose share of a short last batch
-    is empty trains on a copy of one item with weight 0 (every rank must take part in a step).
-    """
-
-    def __init__(self, size: int, batch_size: int, seed: int, epoch: int, skip: int = 0,
-                 world: World = SINGLE) -> None:
-        generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-        order = torch.randperm(size, generator=generator)
-        self.batches = [order[k:k + batch_size] for k in range(skip * batch_size, size, batch_size)]
-        self.world = world
-
-    def __len__(self) -> int:
-        return len(self.batches)
-
-    def shares(self) -> Iterator[tuple[list[int], int, bool]]:
-        """(this rank's indices, the global batch size, whether the share is a weight-0 stand-in)."""
-        for batch in self.batches:
-            share = batch.tensor_split(self.world.size)[self.world.rank].tolist()
-            yield (share, len(batch), False) if share else ([int(batch[0])], len(batch), True)
-
-
-def check_global_batch(batch_size: int, world: World) -> None:
-    require(batch_size % world.size == 0, f"data.batch_size={batch_size} must divide by the {world.size} processes "
-                                          "(it is the global batch, shared out among them)")
-
-
-def batch_limit(total: int, limit: float) -> int:
-    """Lightning's convention: a float in (0, 1] is a fraction of the batches, else a count."""
-    if isinstance(limit, float) and limit <= 1.0:
-        return max(1, int(total * limit)) if total else 0
-    return min(total, int(limit))
-
-
 class Trainer:
     def __init__(self, model: Forecaster, data: DataSplits, run_dir: Path, config: TrainerConfig,
                  optim: OptimConfig, loader: LoaderConfig, precision: Precision, seed: int,
                  callbacks: Sequence[Any] = (), settings: dict[str, Any] | None = None,
                  world: World = SINGLE, lpips: torch.nn.Module | None = None,
-                 loss: LossConfig | None = None) -> None:
+                 loss: LossConfig | None = None, stop_request: stop.StopRequest | None = None) -> None:
         check_global_batch(loader.batch_size, world)
+        self.stop = stop_request or stop.StopRequest()  # set by a signal (vidpred.training.stop): end at a step boundary
         self.device = precision.device
         self.model = accelerate(model.to(self.device), self.device, video=data.kind == "video",
                                 channels_last=config.channels_last, compile_model=config.compile)
@@ -223,7 +113,7 @@ class Trainer:
         self.history_columns = (*HISTORY_COLUMNS, *(("d_loss", "g_adv") if self.discriminator else ()))
         self.step_values: dict[str, float] = {}  # the last step's reported losses (for loggers)
         self.run_dir = Path(run_dir)
-        self.checkpoint_dir = self.run_dir / "checkpoints"
+        self.checkpoint_dir = runfolder.checkpoints_dir(self.run_dir)
         self.config = config
         self.loader = loader
         self.precision = precision
@@ -239,10 +129,7 @@ class Trainer:
         self.progress = Progress(config.progress if world.main else "off", explicit or LOG_EVERY)
         self.history_every = explicit or LOG_EVERY  # steps per history.csv row (auto: fit chooses, by the run's length)
         self._window: list[dict[str, float]] = []  # the steps' reported losses since the last history row
-        self._position: tuple[int, int] | None = None  # (epoch, batches done) after the last whole step
-        self._step_start: tuple[dict[str, Any], dict[str, torch.Tensor]] | None = None
-        self._last_position = (0, 0)
-        self._saved_at: tuple[int, int] | None = None  # the position last.pt was last written at
+        self.guard = StepGuard(self._buffers, world.active)  # where a stop or a lost process saves from
         self._validation_due = False  # the epoch's training is done, its validation not yet
         self._stop = False  # a stop request seen by every rank in the last step's sync
 
@@ -261,13 +148,13 @@ class Trainer:
                             # A private generator: creating a loader must not draw from the global
                             # RNG, or a mid-epoch resume would shift every later random number.
                             generator=torch.Generator().manual_seed(self.seed))
-        with stop.signals_blocked():  # the workers start here; see vidpred.stop
+        with stop.signals_blocked():  # the workers start here; see vidpred.training.stop
             batches = iter(loader)
         try:
             yield from batches
         except RuntimeError as exc:
-            if stop.requested() and workers:  # a worker lost to the group's stop signal after all
-                raise stop.StopRequested(stop.reason()) from exc
+            if self.stop.requested and workers:  # a worker lost to the group's stop signal after all
+                raise self.stop.stopped() from exc
             raise
 
     def train_batches(self, epoch: int, skip: int = 0) -> Iterator[tuple[torch.Tensor, int, bool]]:
@@ -295,8 +182,8 @@ class Trainer:
     # ---------------------------------------------------------------- optimisation
     def _make_optimizer(self, optim: OptimConfig) -> torch.optim.Optimizer:
         kind = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
-        # fused: one kernel over all parameters, on the CPU as on CUDA (a third of the multi-tensor
-        # update's time for the study's LSTM, measured; GradScaler supports it)
+        # fused: one kernel over all parameters, on the CPU as on CUDA, instead of one per tensor
+        # (the benchmark shows the difference; GradScaler supports it)
         return kind(self.model.parameters(), lr=optim.lr, weight_decay=optim.weight_decay, fused=True)
 
     def _make_scheduler(self, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
@@ -329,7 +216,7 @@ class Trainer:
             prediction = self.train_model(context, self.data.horizon, target=target)
             rec_sum = reconstruction(self.loss.rec, prediction, target) * weight
             extra = self._extra_loss(prediction, target)
-        sums = [rec_sum.detach(), torch.tensor(float(stop.requested()), device=self.device)]
+        sums = [rec_sum.detach(), torch.tensor(float(self.stop.requested), device=self.device)]
         rec_weight = self.loss.rec_weight if self.discriminator is not None else 1.0
         generator_loss = rec_weight * rec_sum / elements
         if extra is not None:
@@ -416,8 +303,8 @@ class Trainer:
         state = self._state(epoch, batches_done, rng)
         if self.world.main:
             checkpoint.save(self.checkpoint_dir / checkpoint.LAST, state)
-            write_csv(self.run_dir / "history.csv", self.summary.history, self.history_columns)
-        self._saved_at = (epoch, batches_done)
+            write_csv(runfolder.history_path(self.run_dir), self.summary.history, self.history_columns)
+        self.guard.saved(epoch, batches_done)
 
     def _restore(self, path: Path, state: dict[str, Any]) -> tuple[int, int]:
         checkpoint.load_weights(self.model, state["model"], path)
@@ -502,47 +389,42 @@ class Trainer:
         start_epoch, skip_batches = self._restore(*resume_from) if resume_from else (0, 0)
         self.progress.start(total_steps, self.device.type, self.data.kind)
         # Between steps the state is whole: a stop saves last.pt at the last one (or here, before the first).
-        self._position = self._last_position = (start_epoch, skip_batches)
+        self.guard.at(start_epoch, skip_batches)
 
         try:
             if self._stop_agreed():
-                raise stop.StopRequested(stop.reason())
+                raise self.stop.stopped()
             self._train_epochs(start_epoch, skip_batches, per_epoch)
         except KeyboardInterrupt as exc:
             self._save_on_stop(exc)
         except RuntimeError as exc:
-            if stop.requested() and "DataLoader worker" in str(exc):  # a worker lost to the group's stop signal
-                self._save_on_stop(stop.StopRequested(stop.reason()), exc)
-            peer = failure_of_another_rank() if self.world.active else None
-            if not self.world.active or (peer is None and not is_peer_loss(exc)):
+            if self.stop.requested and "DataLoader worker" in str(exc):  # a worker lost to the group's stop signal
+                self._save_on_stop(self.stop.stopped(), exc)
+            if not self.world.active or (failure_of_another_rank() is None and not is_peer_loss(exc)):
                 raise
             self._save_after_peer_loss()
-            if peer is None:
-                lost = lost_ranks()
-                peer = (f"{' and '.join(lost)} stopped without a word (killed?)" if lost
-                        else "another process stopped without a word (killed?)")
-            raise RankFailed(f"{peer}; the run stopped here and continues from its last.pt when started again") from exc
+            raise peer_failure() from exc
         self._notify("on_fit_end")
         return self.summary
 
     def _save_on_stop(self, exc: KeyboardInterrupt, cause: BaseException | None = None) -> NoReturn:
         """Save last.pt where training stands (between two steps) and stop with ``exc``."""
-        if self._position is None:  # mid-step: only the last saved last.pt is whole
+        if self.guard.position is None:  # mid-step: only the last saved last.pt is whole
             raise exc from cause
-        if self._position != self._saved_at:
-            self.save_last(*self._position)
+        if self.guard.position != self.guard.saved_at:
+            self.save_last(*self.guard.position)
         saved = self.checkpoint_dir / checkpoint.LAST
         log.info("interrupted: saved %s at step %d; run again in the same folder to resume", saved, self.summary.steps)
         if isinstance(exc, stop.StopRequested):
-            raise stop.StopRequested(f"{stop.reason()}: saved {saved} at step {self.summary.steps}") from cause
+            raise self.stop.stopped(f"saved {saved} at step {self.summary.steps}") from cause
         raise exc from cause
 
     def _stop_agreed(self) -> bool:
         """Whether to stop here: this process's request, or in a data-parallel run any rank's (every
         rank must call this at the same point)."""
         if not self.world.active:
-            return stop.requested()
-        return bool(sum_(torch.tensor(float(stop.requested()), device=self.device)).item() > 0)
+            return self.stop.requested
+        return bool(sum_(torch.tensor(float(self.stop.requested), device=self.device)).item() > 0)
 
     def _buffers(self) -> Iterator[tuple[str, torch.Tensor]]:
         """The buffers a step changes before it changes any weight (scheduled-sampling count, the
@@ -554,16 +436,11 @@ class Trainer:
     def _save_after_peer_loss(self) -> None:
         """Another rank is gone mid-step: this rank's weights are still those before the step (the step
         waits for every rank before it changes them), so last.pt is written from the step's start."""
-        if self._position is not None:
-            self.save_last(*self._position, rng=[checkpoint.rng_state()])
-        elif self._step_start is not None:
-            rng, buffers = self._step_start
-            with torch.no_grad():
-                for name, value in self._buffers():
-                    value.copy_(buffers[name])
-            self.save_last(*self._last_position, rng=[rng])
-        else:
+        found = self.guard.after_peer_loss()
+        if found is None:
             return
+        position, rng = found
+        self.save_last(*position, rng=[rng])
         log.info("saved %s after another process failed", self.checkpoint_dir / checkpoint.LAST)
 
     def _train_epochs(self, start_epoch: int, skip_batches: int, per_epoch: int) -> None:
@@ -579,14 +456,12 @@ class Trainer:
             for batch, global_count, stand_in in ([] if stopped else self.train_batches(epoch, batch_index)):
                 if batch_index >= per_epoch:
                     break
-                self._position = None
-                if self.world.active:  # what a peer's failure mid-step must roll back to
-                    self._step_start = (checkpoint.rng_state(), {n: b.detach().clone() for n, b in self._buffers()})
+                self.guard.begin_step()
                 loss = self.train_step(batch, global_count, stand_in)
                 batch_index += 1
                 now = time.perf_counter()
                 self._record_step(epoch, batch_index / per_epoch, self.step_values, global_count, now - tick)
-                self._position = self._last_position = (epoch, batch_index)
+                self.guard.at(epoch, batch_index)
                 epoch_samples += global_count
                 epoch_seconds += now - tick
                 self.progress.update(epoch, self.config.max_epochs, batch_index, per_epoch,
@@ -597,8 +472,8 @@ class Trainer:
                     self.save_last(epoch, batch_index)
                 self._notify("on_train_batch_end", self.summary.steps, loss)
                 # every rank saw the same request in the step's sync, so all stop after the same step
-                if self._stop or (not self.world.active and stop.requested()):
-                    raise stop.StopRequested(stop.reason())
+                if self._stop or (not self.world.active and self.stop.requested):
+                    raise self.stop.stopped()
                 if stopped:
                     break
                 tick = time.perf_counter()
@@ -609,13 +484,13 @@ class Trainer:
             self._validation_due = False
             self.progress.end_epoch(f"epoch {epoch + 1}: train loss {self.summary.final_loss:.4g}, "
                                     f"val mse {metrics['mse']:.4g}")
-            self._position = self._last_position = (epoch + 1, 0) if finished else (epoch, batch_index)
-            self.save_last(*self._position)
+            self.guard.at(*((epoch + 1, 0) if finished else (epoch, batch_index)))
+            self.save_last(*self.guard.last)
             # after the checkpoint: a callback that stops the run here (a search's pruner) leaves the
             # epoch it judged saved, and the folder resumes from there
             self._notify("on_validation_end", epoch + 1, metrics)
             if self._stop_agreed():
-                raise stop.StopRequested(stop.reason())
+                raise self.stop.stopped()
 
     def _record_step(self, epoch: int, epoch_fraction: float, values: dict[str, float], samples: int,
                      seconds: float) -> None:
@@ -647,14 +522,14 @@ class Trainer:
         accumulator = make_accumulator(self.data.kind, self.lpips)
         self.model.eval()
         for batch in self._batches(dataset, index_batches):
-            if not self.world.active and stop.requested():  # ranks hold unequal shares: no per-batch sync
-                raise stop.StopRequested(stop.reason())
+            if not self.world.active and self.stop.requested:  # ranks hold unequal shares: no per-batch sync
+                raise self.stop.stopped()
             context, target = self._split(batch)
             accumulator.update(self._predict(context).float(), target)
         if self.world.active:
             accumulator.reduce(self.data.horizon, self.data.frame_shape, self.device)
             if self._stop_agreed():
-                raise stop.StopRequested(stop.reason())
+                raise self.stop.stopped()
         return accumulator.compute()
 
     def _predict(self, context: torch.Tensor) -> torch.Tensor:

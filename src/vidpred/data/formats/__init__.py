@@ -1,0 +1,1 @@
+"""File formats and storage of data sets: IDX, TFRecord, media clips, prepared arrays, downloads."""

@@ -1,0 +1,1 @@
+"""The data-set families, one module each; each declares itself once in ``vidpred.data.registry``."""

@@ -1,0 +1,1 @@
+"""Scores of predictions: mse, mae, psnr, ssim per step (``scores``) and LPIPS (``lpips``)."""

@@ -1,0 +1,5 @@
+"""``python -m vidpred.search``: see :mod:`vidpred.search.command`."""
+
+from vidpred.search.command import main
+
+main()

@@ -360,6 +360,7 @@ class Attempt:
         summary = trainer.fit(resume_from=resume_from)
         results["train"] = summary.as_dict()
         results["params"] = count_parameters(trainer.model)  # after fit: closed-form baselines size their weights there
+        results["macs_per_sample"] = trainer.model.macs_per_sample(data.frame_shape, data.context, data.horizon)
         score(experiment, results)
         if trainer.world.main:
             choices = experiment.choices
@@ -400,4 +401,5 @@ def score(experiment: Experiment, results: dict[str, Any]) -> None:
                       if not k.endswith("per_step")}
     results["test"] = trainer.evaluate("test", limits.limit_test_batches)
     results["test_checkpoint"] = "best" if trainer.model.trainable else "fitted"
+    results["inference"] = trainer.inference["test"]  # the test set's forward passes, on the run's device
     log.info("test mse %.4g  mae %.4g", results["test"]["mse"], results["test"]["mae"])

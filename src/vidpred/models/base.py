@@ -69,12 +69,17 @@ class Forecaster(nn.Module):
                 for name, value in (*self.named_parameters(), *self.named_buffers())}
         item = torch.empty(1, context, *frame_shape, device="meta")
         was_training = self.training
+        # the eager forward: a compiled one (an instance attribute over the class's) would compile
+        # again for meta tensors
+        compiled = self.__dict__.pop("forward", None)
         self.eval()
         try:
             with FlopCounterMode(display=False) as counter:
                 functional_call(self, meta, (item, horizon))
         finally:
             self.train(was_training)
+            if compiled is not None:
+                self.forward = compiled
         return counter.get_total_flops() // 2
 
     def memory_bytes(self, batch: int, context: int, horizon: int, train_items: int | None) -> int:

@@ -37,6 +37,7 @@ from vidpred.training.losses import (Discriminator, LossConfig, differential_div
 from vidpred.training.precision import Precision
 from vidpred.training.progress import Progress
 from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
+from vidpred.training.timing import InferenceTimer
 
 log = logging.getLogger("vidpred")
 
@@ -121,6 +122,8 @@ class Trainer:
         self.callbacks = list(callbacks)
         self.settings = dict(settings or {})  # what shapes the result, kept in last.pt for resume checks
         self.summary = TrainSummary()
+        # forward passes timed in each split's last evaluation: the inference speed a run reports
+        self.inference: dict[str, dict[str, float]] = {}
         self.optimizer = self._make_optimizer(optim) if model.trainable else None
         self.scaler = precision.grad_scaler()
         self.scheduler = None
@@ -520,12 +523,16 @@ class Trainer:
         share = torch.arange(count).tensor_split(self.world.size)[self.world.rank].tolist()
         index_batches = [share[k:k + self.loader.batch_size] for k in range(0, len(share), self.loader.batch_size)]
         accumulator = make_accumulator(self.data.kind, self.lpips)
+        timed = InferenceTimer(self.device)
         self.model.eval()
         for batch in self._batches(dataset, index_batches):
             if not self.world.active and self.stop.requested:  # ranks hold unequal shares: no per-batch sync
                 raise self.stop.stopped()
             context, target = self._split(batch)
-            accumulator.update(self._predict(context).float(), target)
+            with timed(len(context)):
+                prediction = self._predict(context)
+            accumulator.update(prediction.float(), target)
+        self.inference[split] = timed.summary()
         if self.world.active:
             accumulator.reduce(self.data.horizon, self.data.frame_shape, self.device)
             if self._stop_agreed():

@@ -15,6 +15,7 @@ import pandas as pd
 
 from vidpred.io import atomic_path
 from vidpred.report import figures
+from vidpred.report.compare import comparison_figure, comparison_table, comparisons
 from vidpred.report.collect import ReportError, RunRecord, collect, tidy_frame
 from vidpred.report.search import objective_figure, searches, section
 from vidpred.report.study import OPENSTL_MMNIST_MSE_FRAME, STUDY_TABLES
@@ -88,6 +89,11 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
                         + "\nEach cell: mean ± sample std over seeds (n runs); study = the study's "
                         "published value; ratio = ours / study (below 1: lower error than the study). "
                         "Baselines have no layers; repeats at other layer counts count once.\n")
+    compared = comparisons(runs)
+    for data, found in compared.items():
+        grid, records = comparison_table(data, found)
+        report.tables[f"compare_{data}"] = _write_table(out, f"compare_{data}", grid, records)
+        sections.append(f"## {grid.title}\n\n{grid.markdown()}" + "".join(f"\n- note: {n}" for n in grid.notes) + "\n")
     if tuple(rows) == DEFAULT_ROWS and len({r.loss for r in runs}) > 1:
         rows = ("model", "loss", "layers")  # never average an adversarial run into an mse one
     grid, records = pivot(runs, rows, cols, metric)
@@ -103,8 +109,15 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
         for draw, args in ((figures.loss_curves, (runs, folder, notes)), (figures.per_step_curves, (runs, folder, notes)),
                            (figures.sample_panels, (runs, folder)), (figures.loss_comparison, (runs, folder))):
             report.figures += _drawn(report, draw, *args)
+        for data, found in compared.items():
+            report.figures += _drawn(report, _comparison_figure, data, found, folder, notes)
     _write_text(report.markdown, _report_markdown(paths, runs, sections, report))
     return report
+
+
+def _comparison_figure(data: str, rows: Any, folder: Path, notes: list[str]) -> list[Path]:
+    drawn = comparison_figure(data, rows, folder, notes)
+    return [] if drawn is None else [drawn]
 
 
 def _drawn(report: Report, draw: Callable[..., list[Path]], *args: Any) -> list[Path]:

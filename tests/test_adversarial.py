@@ -16,7 +16,7 @@ from helpers.data_cli import assert_one_line_error, cli
 from helpers.data_http import serve
 from helpers.run_cli import run_cli
 from test_lpips import random_weights, save_weights
-from vidpred.metrics import lpips
+from vidpred.data import lpips_weights as weight_files
 from vidpred.experiment import run_experiment
 from vidpred.training.losses import Discriminator, discriminator_loss, generator_adversarial
 
@@ -108,7 +108,7 @@ def test_download_lpips_checks_each_file(tmp_path: Path, capsys, monkeypatch: py
     """The published files cannot be fetched here: a local server serves stand-ins, checked against
     their own digests; against the published digests they are refused and deleted."""
     folder = save_weights(tmp_path / "made", *random_weights(2))
-    bodies = {spec.filename: (folder / spec.filename).read_bytes() for spec in lpips.WEIGHT_FILES}
+    bodies = {spec.filename: (folder / spec.filename).read_bytes() for spec in weight_files.WEIGHT_FILES}
     with serve() as server:
         for name, body in bodies.items():
             server.files[f"/{name}"] = body
@@ -116,15 +116,15 @@ def test_download_lpips_checks_each_file(tmp_path: Path, capsys, monkeypatch: py
         assert_one_line_error(code, err, "alexnet-owt-7be5be79.pth: size", "expected 244408911",
                               "the download was deleted")
         assert not list((tmp_path / "published").rglob("*.pth"))
-        stand_ins = tuple(lpips.WeightFile(spec.filename, spec.url, hashlib.sha256(bodies[spec.filename]).hexdigest()[:8],
+        stand_ins = tuple(weight_files.WeightFile(spec.filename, spec.url, hashlib.sha256(bodies[spec.filename]).hexdigest()[:8],
                                            hashlib.sha256(bodies[spec.filename]).hexdigest(), len(bodies[spec.filename]))
-                          for spec in lpips.WEIGHT_FILES)
-        monkeypatch.setattr(lpips, "WEIGHT_FILES", stand_ins)
+                          for spec in weight_files.WEIGHT_FILES)
+        monkeypatch.setattr(weight_files, "WEIGHT_FILES", stand_ins)
         code, out, err = cli(capsys, "download", "lpips", "--data-dir", tmp_path / "data", "--mirror", server.url)
     assert code == 0 and out.count("ok ") == 2, err
     code, out, err = cli(capsys, "verify", "lpips", "--data-dir", tmp_path / "data")
     assert code == 0, err
-    (tmp_path / "data" / "lpips" / lpips.LINEAR.filename).write_bytes(b"changed")
+    (tmp_path / "data" / "lpips" / weight_files.LINEAR.filename).write_bytes(b"changed")
     code, _, err = cli(capsys, "verify", "lpips", "--data-dir", tmp_path / "data")
     assert_one_line_error(code, err, "alex.pth", "python -m vidpred.data download lpips")
 

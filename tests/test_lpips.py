@@ -15,7 +15,8 @@ import torch
 from numpy.lib.stride_tricks import sliding_window_view
 
 from vidpred.errors import ConfigError, DataError
-from vidpred.metrics.lpips import ALEXNET, LINEAR, LPIPS, MIN_SIZE, WeightFile, load_lpips, verify_weights
+from vidpred.data.lpips_weights import ALEXNET, LINEAR, WeightFile, verify_weights
+from vidpred.metrics.lpips import LPIPS, MIN_SIZE, load_lpips
 
 DOWNLOAD = "python -m vidpred.data download lpips"
 # (torchvision features index, in, out, kernel, stride, padding, max-pool after the ReLU)

@@ -161,20 +161,6 @@ def data_keys_given(data: dict[str, Any], overrides: Sequence[str] | None = None
     return (named | changed) & set(data)
 
 
-def experiment_settings(overrides: Sequence[str]) -> dict[str, Any] | None:
-    """The resolved config ``overrides`` compose to, flattened to dotted keys (as a run records its
-    settings, plus how long it trains); None where they do not compose (an option no longer there)."""
-    from vidpred import runfolder
-
-    try:
-        plain = to_plain(compose(overrides))
-    except ConfigError:
-        return None
-    flat = runfolder.shaping_settings(plain)
-    flat.update({f"trainer.{k}": v for k, v in plain["trainer"].items()})
-    return flat
-
-
 def to_plain(node: Any) -> Any:
     """A resolved config node as plain dicts and lists; an interpolation that fails is one line."""
     from omegaconf.errors import OmegaConfBaseException
@@ -183,21 +169,3 @@ def to_plain(node: Any) -> Any:
         return OmegaConf.to_container(node, resolve=True)
     except OmegaConfBaseException as exc:
         raise config_error(exc) from exc
-
-
-def experiment_config(cfg: DictConfig, overrides: Sequence[str] | None = None) -> dict[str, Any]:
-    """What an experiment runs with: the composed config resolved into plain data, where a prepared
-    set's settings (what ``vidpred.data prepare`` was given) are the defaults of the data keys the
-    user did not give (``overrides``, the command line); a given value that differs is refused."""
-    import logging
-
-    from vidpred.data.registry import with_prepared  # the data sets (and torch) only when a run needs them
-
-    plain = to_plain(cfg)
-    data = plain["data"]
-    resolved = with_prepared(data["name"], data, plain["paths"]["data_dir"], data_keys_given(data, overrides))
-    for key, value in resolved.items():
-        if data.get(key) != value:
-            logging.getLogger("vidpred").info("data.%s=%s, as the set was prepared", key, value)
-    plain["data"] = resolved
-    return plain

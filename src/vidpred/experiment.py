@@ -24,9 +24,10 @@ import torch
 import yaml
 
 import vidpred
-from vidpred import runfolder
+from vidpred import config as configs, runfolder
 from vidpred.data import DataFamily, DataSplits, build_data, family, split_data_keys
 from vidpred.data.base import Geometry
+from vidpred.data.registry import with_prepared
 from vidpred.errors import ConfigError, DivergedError, Pruned, one_line, require
 from vidpred.io import WriteError, atomic_path, write_json
 from vidpred.models import Forecaster, build_model, check_model, count_parameters
@@ -90,6 +91,18 @@ def load_resume_state(path: Path, settings: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- building
+def experiment_config(plain: dict[str, Any], overrides: Sequence[str] | None = None) -> dict[str, Any]:
+    """What an experiment runs with: the resolved config ``plain``, where a prepared set's settings
+    (what ``vidpred.data prepare`` was given) are the defaults of the data keys the user did not give
+    (``overrides``, the command line); a given value that differs is refused."""
+    data = plain["data"]
+    resolved = with_prepared(data["name"], data, plain["paths"]["data_dir"], configs.data_keys_given(data, overrides))
+    for key, value in resolved.items():
+        if data.get(key) != value:
+            log.info("data.%s=%s, as the set was prepared", key, value)
+    return {**plain, "data": resolved}
+
+
 @dataclass
 class Experiment:
     """A built experiment: everything that can fail on a bad setting, before any file is written."""
@@ -211,9 +224,10 @@ def build_lpips(metrics: MetricsConfig, data_dir: str, device: torch.device) -> 
     """The LPIPS network when ``metrics.lpips`` is on (its settings checked by :func:`check_settings`)."""
     if not metrics.lpips:
         return None
-    from vidpred.metrics import lpips
+    from vidpred.data.lpips_weights import weights_folder
+    from vidpred.metrics.lpips import load_lpips
 
-    return lpips.load_lpips(lpips.weights_folder(data_dir, metrics.lpips_weights), device)
+    return load_lpips(weights_folder(data_dir, metrics.lpips_weights), device)
 
 
 # ---------------------------------------------------------------- running

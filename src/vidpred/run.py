@@ -30,7 +30,7 @@ from omegaconf import DictConfig, OmegaConf  # noqa: E402
 
 from vidpred import config  # noqa: E402
 from vidpred.errors import DivergedError, UserError, debug_enabled, one_line, require  # noqa: E402
-from vidpred.experiment import run_experiment  # noqa: E402
+from vidpred.experiment import experiment_config, run_experiment  # noqa: E402
 from vidpred.io import write_error  # noqa: E402
 from vidpred.training import distributed  # noqa: E402
 from vidpred.training.distributed import World  # noqa: E402
@@ -56,7 +56,7 @@ def hydra_job(cfg: DictConfig) -> float:
     results = None
     try:
         config.check_top_level(cfg)
-        experiment = config.experiment_config(cfg, overrides)
+        experiment = experiment_config(config.to_plain(cfg), overrides)
         # Signals ask the run to stop; this job may run in a launcher's worker process.
         with stop.handled(REQUEST):
             results = run_experiment(experiment, run_dir, world=world, overrides=overrides,

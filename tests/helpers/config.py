@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 
 from vidpred import config
 from vidpred.config import CONFIG_DIR, compose
-from vidpred.experiment import run_experiment
+from vidpred.experiment import experiment_config as make_experiment_config, run_experiment
 from vidpred.models import MODELS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,7 +25,7 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 def experiment_config(overrides: Sequence[str] = ()) -> dict[str, Any]:
     """What ``python -m vidpred.run OVERRIDES`` hands the experiment: the config resolved to plain data,
     with a prepared set's settings as the defaults of the data keys not given."""
-    return config.experiment_config(compose(overrides), list(overrides))
+    return make_experiment_config(config.to_plain(compose(overrides)), list(overrides))
 
 
 def config_groups(group: str) -> list[str]:

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from vidpred import config
-from vidpred.experiment import run_experiment
+from vidpred.experiment import experiment_config, run_experiment
 from vidpred.training import distributed
 
 
@@ -23,7 +23,7 @@ def main(out: Path, runs: dict[str, list[str]]) -> None:
     distributed.start(world)
     distributed.quiet_other_ranks(world)
     for name, overrides in runs.items():
-        run_experiment(config.experiment_config(config.compose(overrides), overrides), out / name, world=world)
+        run_experiment(experiment_config(config.to_plain(config.compose(overrides)), overrides), out / name, world=world)
     distributed.finish(together=True)
 
 

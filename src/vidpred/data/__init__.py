@@ -8,7 +8,8 @@ The config group ``conf/data/NAME.yaml`` names its family with ``name:`` and pas
 from vidpred.data.base import DataSplits
 from vidpred.data.registry import (ASSETS, FAMILIES, LOADER_KEYS, Asset, DataFamily, build_data, family,
                                    split_data_keys)
-# each module of vidpred.data.sets registers its family as it is imported
+# each module of vidpred.data.sets registers its family as it is imported, lpips_weights its asset
+from vidpred.data import lpips_weights  # noqa: F401
 from vidpred.data.sets import bair, kth, mnist, noise, series, sins, stocks, videos  # noqa: F401
 
 __all__ = ["ASSETS", "FAMILIES", "LOADER_KEYS", "Asset", "DataFamily", "DataSplits", "build_data", "family",

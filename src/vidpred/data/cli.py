@@ -31,7 +31,6 @@ from vidpred.data import ASSETS, FAMILIES, DataFamily, build_data, family, split
 from vidpred.data.folders import DATA_DIR_ENV, default_root
 from vidpred.data.registry import with_prepared
 from vidpred.errors import ConfigError, DataError, exit_on_user_error
-from vidpred.metrics import lpips  # noqa: F401  (declares its weights as an asset)
 
 
 def compose_data(name: str, data_dir: Path, set_name: str | None, overrides: Sequence[str],

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -68,11 +69,11 @@ class MetricAccumulator:
         return ["sq_per_step", "abs_per_step"]
 
     @torch.no_grad()
-    def reduce(self, horizon: int, frame_shape: tuple[int, ...], device: torch.device) -> None:
-        """Add the other ranks' sums to this one's (a data-parallel evaluation: every rank scored its
-        share of the split, some perhaps none), so :meth:`compute` covers the whole split."""
-        from vidpred.training.distributed import sum_
-
+    def reduce(self, sum_: Callable[[torch.Tensor], torch.Tensor], horizon: int, frame_shape: tuple[int, ...],
+               device: torch.device) -> None:
+        """Add the other ranks' sums to this one's with ``sum_`` (an all-reduce, in place: a
+        data-parallel evaluation, where every rank scored its share of the split, some perhaps none),
+        so :meth:`compute` covers the whole split."""
         for name in self._sums():
             if getattr(self, name) is None:
                 setattr(self, name, torch.zeros(horizon, dtype=torch.float64, device=device))
@@ -171,9 +172,10 @@ class VideoMetricAccumulator(MetricAccumulator):
                 *(["lpips_per_step"] if self.lpips is not None else [])]
 
     @torch.no_grad()
-    def reduce(self, horizon: int, frame_shape: tuple[int, ...], device: torch.device) -> None:
+    def reduce(self, sum_: Callable[[torch.Tensor], torch.Tensor], horizon: int, frame_shape: tuple[int, ...],
+               device: torch.device) -> None:
         self.ssim_defined = min(frame_shape[-2:]) >= SSIM_WINDOW
-        super().reduce(horizon, frame_shape, device)
+        super().reduce(sum_, horizon, frame_shape, device)
 
     def compute(self) -> dict[str, float | list[float]]:
         metrics = super().compute()

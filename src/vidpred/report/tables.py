@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vidpred import runfolder
+from vidpred.errors import ConfigError
 from vidpred.report.collect import (ReportError, RunRecord, as_mapping, dedupe_baselines, settings_label, tidy_frame,
                                     varying_keys)
 from vidpred.report.study import StudyTable
@@ -148,11 +150,18 @@ def _fill(cell: Cell, run: RunRecord, metric: str) -> None:
 @functools.lru_cache(maxsize=64)
 def study_settings(table_key: str, model: str, data: str, layers: int, trainer: str, loss: str) -> dict[str, Any] | None:
     """The settings of the study's experiment: the preset's, with the run's model, data, layers,
-    trainer and loss (a run is compared on the keys it recorded); None where they do not compose."""
-    from vidpred import config
+    trainer and loss (a run is compared on the keys it recorded, plus how long it trains); None where
+    they do not compose (an option no longer there)."""
+    from vidpred import config  # Hydra's compose API, only where a study table is drawn
 
-    return config.experiment_settings([f"experiment={table_key}", f"model={model}", f"data={data}", f"layers={layers}",
-                                       f"trainer={trainer}", f"loss={loss}"])
+    try:
+        plain = config.to_plain(config.compose([f"experiment={table_key}", f"model={model}", f"data={data}",
+                                                f"layers={layers}", f"trainer={trainer}", f"loss={loss}"]))
+    except ConfigError:
+        return None
+    flat = runfolder.shaping_settings(plain)
+    flat.update({f"trainer.{k}": v for k, v in plain["trainer"].items()})
+    return flat
 
 
 def study_difference(table: StudyTable, run: RunRecord) -> str:

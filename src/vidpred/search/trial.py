@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from vidpred import config, runfolder
 from vidpred.errors import DivergedError, Pruned, UserError, debug_enabled, one_line
-from vidpred.experiment import run_experiment
+from vidpred.experiment import experiment_config, run_experiment
 from vidpred.search.settings import SearchConfig
 from vidpred.search.space import trial_overrides
 from vidpred.search.study import objective_values, storage_label
@@ -67,7 +67,7 @@ def run_trial(trial: optuna.Trial, search: SearchConfig, overrides: Sequence[str
     marker = {"study": search.name, "trial": trial.number, "storage": storage_label(search),
               "continues": trial.user_attrs.get("continues")}
     try:
-        experiment = config.experiment_config(config.compose(settings), settings)
+        experiment = experiment_config(config.to_plain(config.compose(settings)), settings)
         results = run_experiment(experiment, run_dir, callbacks, overrides=settings, search=marker, stop=request)
     except Pruned as exc:
         return Outcome("PRUNED", reason=one_line(exc))

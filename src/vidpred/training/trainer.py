@@ -534,7 +534,7 @@ class Trainer:
             accumulator.update(prediction.float(), target)
         self.inference[split] = timed.summary()
         if self.world.active:
-            accumulator.reduce(self.data.horizon, self.data.frame_shape, self.device)
+            accumulator.reduce(sum_, self.data.horizon, self.data.frame_shape, self.device)
             if self._stop_agreed():
                 raise self.stop.stopped()
         return accumulator.compute()

@@ -85,18 +85,29 @@ def test_the_studys_settings_fit_a_laptop(overrides: list[str]) -> None:
     assert sum(need.on(CPU)) < 4e9  # half of an 8 GB laptop, with room for the rest of the system
 
 
+#: Runs ARGV as a child and prints its peak resident memory (KiB); exits as the child did.
+PEAK_OF_CHILD = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(usage.ru_maxrss)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def peak_increase(args: list[str], cwd: Path) -> int:
     """Bytes the peak memory of ``python -m vidpred.run ARGS`` exceeds that of a run that builds and
     trains next to nothing (the interpreter and the libraries)."""
     def peak(extra: list[str]) -> int:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
-        proc = subprocess.Popen([sys.executable, "-m", "vidpred.run", "trainer.device=cpu", "trainer.progress=off",
-                                 "trainer.max_steps=3", *extra], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read().decode()
-        proc.returncode = 0
-        return usage.ru_maxrss * 1024
+        command = [sys.executable, "-m", "vidpred.run", "trainer.device=cpu", "trainer.progress=off",
+                   "trainer.max_steps=3", *extra]
+        # Started by a small interpreter, not by this one: a child's ru_maxrss counts the resident
+        # memory of the process it was forked from (kept across exec), and a test worker grows.
+        done = subprocess.run([sys.executable, "-c", PEAK_OF_CHILD, *command], cwd=cwd, env=env,
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return int(done.stdout.split()[-1]) * 1024
 
     baseline = peak(["model=last", "data.train_size=16", "data.val_size=16", "data.test_size=16",
                      f"hydra.run.dir={cwd / 'baseline'}"])

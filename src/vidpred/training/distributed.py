@@ -13,6 +13,7 @@ SLURM job with several tasks), found from the environment those set.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -123,6 +124,10 @@ def finish(together: bool = False) -> None:
         return
     if together:
         dist.barrier()
+    # A finished run's DistributedDataParallel wrapper sits in a reference cycle and holds the group;
+    # left to the interpreter's shutdown, the group's C++ side is torn down there, where its threads
+    # can end the process with "terminate called without an active exception". Free it now.
+    gc.collect()
     dist.destroy_process_group()
 
 

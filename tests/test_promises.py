@@ -1,4 +1,4 @@
-"""Promises of the README that a test can break: each test here fails when its feature is removed.
+"""Promises of the README and docs/ that a test can break: each test here fails when its feature is removed.
 
 Sequence data, the trainer, the run folder and the command line. Everything is tiny (a few hundred
 items, one or two epochs, hidden 8-32) and runs in-process where it can; the few subprocesses are
@@ -336,7 +336,7 @@ def test_stock_windows_come_from_their_own_period_only(tmp_path: Path) -> None:
             ticker, start = keys[index]
             starts.setdefault((ticker, split), []).append(start)
     for ticker, days in (("AAA", 200), ("BBB", 150)):
-        test_start = days - round(0.2 * days)  # README: train, then val 10 %, then test 20 %, per ticker
+        test_start = days - round(0.2 * days)  # docs/data.md: train, then val 10 %, then test 20 %, per ticker
         val_start = test_start - round(0.1 * days)
         expected = {"train": range(0, val_start - length + 1), "val": range(val_start, test_start - length + 1),
                     "test": range(test_start, days - length + 1)}

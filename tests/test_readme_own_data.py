@@ -66,7 +66,7 @@ def test_the_own_data_and_predicting_sections_work_as_written(tmp_path: Path, ca
     for k, company in enumerate(("ACME", "GLOBEX", "INITECH")):
         yahoo_daily_csv(tmp_path / "prices" / f"{company}.csv", k, start="2019-01-02", end="2020-12-31",
                         null_days=("2019-11-20",), empty_volume_days=("2020-05-13",))
-    text = section("## Your own data\n", "## Video prediction\n")
+    text = section("## Your own data\n", "## Reference\n")
     ran = []
     for argv in commands(text):
         code, out, err = run_command(argv, capsys)

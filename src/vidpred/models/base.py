@@ -37,7 +37,7 @@ class Forecaster(nn.Module):
     #: how tables name it
     label: str = ""
     #: settings of a small variant (``model.KEY=VALUE``) that trains in seconds on a CPU: the tests
-    #: shrink every model with them, and the README lists them for debugging runs
+    #: shrink every model with them, and docs/models.md lists them for debugging runs
     small: ClassVar[dict[str, Any]] = {}
 
     @classmethod

@@ -208,12 +208,13 @@ def check_experiment(overrides: list[str]) -> None:
 def _check_experiment(overrides: tuple[str, ...]) -> None:
     from vidpred.data import family
     from vidpred.data.registry import split_data_keys
-    from vidpred.experiment import plan_experiment
+    from vidpred.experiment import experiment_config, plan_experiment
     from vidpred.models import check_model
 
     composed = config.compose(overrides, return_hydra_config=True)  # hydra.* and hydra/... overrides too
     job = OmegaConf.masked_copy(composed, [k for k in composed if k != "hydra"])  # what the job sees
-    plain = config.experiment_config(job, list(overrides))
+    config.check_top_level(job)
+    plain = experiment_config(config.to_plain(job), list(overrides))
     model, data = plain["model"]["name"], plain["data"]["name"]
     check_model(model, family(data).kind, f"data={data}")
     builder, _ = split_data_keys(plain["data"])

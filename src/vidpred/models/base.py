@@ -16,6 +16,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.utils.flop_counter import FlopCounterMode
 
+from vidpred.errors import require
 from vidpred.registry import Registry
 
 
@@ -91,6 +92,20 @@ class Forecaster(nn.Module):
     def forward(self, context: torch.Tensor, horizon: int,
                 target: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+def check_cell_stack(layers: int, hidden: int, kernel_size: int, patch_size: int,
+                     frame_shape: tuple[int, ...]) -> tuple[int, int, int]:
+    """The settings every stack of convolutional recurrent cells shares (ConvLSTM, PredRNN-v2), each
+    mistake one line; returns the frame's channels, height and width."""
+    require(1 <= layers <= 8, f"layers must be between 1 and 8, got {layers}")
+    require(hidden >= 1, f"model.hidden must be at least 1, got {hidden}")
+    require(kernel_size >= 1 and kernel_size % 2 == 1,
+            f"model.kernel_size must be odd (for 'same' padding), got {kernel_size}")
+    channels, height, width = frame_shape
+    require(patch_size >= 1 and height % patch_size == 0 and width % patch_size == 0,
+            f"model.patch_size={patch_size} must divide the frame size {height}x{width}")
+    return channels, height, width
 
 
 #: Every model, by the option of ``conf/model`` that builds it: ``@MODELS.register`` on the class.

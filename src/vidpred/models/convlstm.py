@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import MODELS, Forecaster
+from vidpred.models.base import MODELS, Forecaster, check_cell_stack
 
 State = tuple[torch.Tensor, torch.Tensor]
 MaybeState = tuple[torch.Tensor | None, torch.Tensor | None]  # (None, None): the zero state
@@ -147,13 +147,7 @@ class Seq2SeqConvLSTM(Forecaster):
                  kernel_size: int = 3, patch_size: int = 1, teacher_forcing: float = 0.0,
                  teacher_forcing_decay_steps: int = 0) -> None:
         super().__init__()
-        require(1 <= layers <= 8, f"layers must be between 1 and 8, got {layers}")
-        require(hidden >= 1, f"model.hidden must be at least 1, got {hidden}")
-        require(kernel_size >= 1 and kernel_size % 2 == 1,
-                f"model.kernel_size must be odd (for 'same' padding), got {kernel_size}")
-        channels, height, width = frame_shape
-        require(patch_size >= 1 and height % patch_size == 0 and width % patch_size == 0,
-                f"model.patch_size={patch_size} must divide the frame size {height}x{width}")
+        channels, height, width = check_cell_stack(layers, hidden, kernel_size, patch_size, frame_shape)
         require(0.0 <= teacher_forcing <= 1.0,
                 f"model.teacher_forcing must be in [0, 1], got {teacher_forcing}")
         require(teacher_forcing_decay_steps >= 0,

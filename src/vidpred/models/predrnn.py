@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from vidpred.errors import require
-from vidpred.models.base import MODELS, Forecaster, depth_to_space, space_to_depth
+from vidpred.models.base import MODELS, Forecaster, check_cell_stack, depth_to_space, space_to_depth
 
 SAMPLINGS = ("reverse", "linear", "none")
 
@@ -116,13 +116,7 @@ class PredRNNv2(Forecaster):
                  patch_size: int = 4, decouple_beta: float = 0.1, sampling: str = "reverse",
                  sampling_start: int = 25000, sampling_end: int = 50000, sampling_alpha: float = 5000.0) -> None:
         super().__init__()
-        require(1 <= layers <= 8, f"layers must be between 1 and 8, got {layers}")
-        require(hidden >= 1, f"model.hidden must be at least 1, got {hidden}")
-        require(kernel_size >= 1 and kernel_size % 2 == 1,
-                f"model.kernel_size must be odd (for 'same' padding), got {kernel_size}")
-        channels, height, width = frame_shape
-        require(patch_size >= 1 and height % patch_size == 0 and width % patch_size == 0,
-                f"model.patch_size={patch_size} must divide the frame size {height}x{width}")
+        channels, height, width = check_cell_stack(layers, hidden, kernel_size, patch_size, frame_shape)
         require(decouple_beta >= 0, f"model.decouple_beta must be 0 (off) or positive, got {decouple_beta}")
         require(sampling in SAMPLINGS, f"model.sampling must be one of {', '.join(SAMPLINGS)}, got {sampling!r}")
         require(0 <= sampling_start <= sampling_end and sampling_end >= 1,

@@ -140,17 +140,23 @@ def loss_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | Non
     return _finish(fig, ax, "training step", "MSE (lines: training loss)", f"training on {data}")
 
 
-def loss_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
-    """Per data set: :func:`loss_figure`; what it left out goes into ``notes``."""
+def _per_data(draw: Any, name: str, runs: Sequence[RunRecord], folder: Path, notes: list[str] | None) -> list[Path]:
+    """``draw(data, runs, left_out)`` per data set, saved as ``<name>_<data>.png``; what it left out
+    goes into ``notes``."""
     written = []
     for data, group in _by_data(runs).items():
         left_out: list[str] = []
-        fig = loss_figure(data, group, left_out)
+        fig = draw(data, group, left_out)
         if fig is not None:
-            written.append(save_figure(fig, folder / f"loss_{data}.png"))
+            written.append(save_figure(fig, folder / f"{name}_{data}.png"))
         if notes is not None:
-            notes += [f"loss_{data}.png: {line}" for line in left_out]
+            notes += [f"{name}_{data}.png: {line}" for line in left_out]
     return written
+
+
+def loss_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
+    """Per data set: :func:`loss_figure`; what it left out goes into ``notes``."""
+    return _per_data(loss_figure, "loss", runs, folder, notes)
 
 
 def per_step_figure(data: str, group: Sequence[RunRecord], left_out: list[str] | None = None) -> Figure | None:
@@ -186,15 +192,7 @@ def per_step_figure(data: str, group: Sequence[RunRecord], left_out: list[str] |
 
 def per_step_curves(runs: Sequence[RunRecord], folder: Path, notes: list[str] | None = None) -> list[Path]:
     """Per data set: :func:`per_step_figure`; what it left out goes into ``notes``."""
-    written = []
-    for data, group in _by_data(runs).items():
-        left_out: list[str] = []
-        fig = per_step_figure(data, group, left_out)
-        if fig is not None:
-            written.append(save_figure(fig, folder / f"per_step_{data}.png"))
-        if notes is not None:
-            notes += [f"per_step_{data}.png: {line}" for line in left_out]
-    return written
+    return _per_data(per_step_figure, "per_step", runs, folder, notes)
 
 
 def samples_figure(panels: Sequence[tuple[str, dict[str, Any]]], title: str) -> Figure | None:

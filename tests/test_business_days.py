@@ -13,7 +13,7 @@ import pytest
 
 from helpers.data_cli import assert_one_line_error, cli
 from helpers.data_fabricate import market_days, yahoo_daily_csv
-from helpers.run_cli import run_cli
+from helpers.run_cli import train_on_prices
 from vidpred.data.sets.series import infer_calendar, read_series
 from vidpred.predict import main as predict_main
 
@@ -79,13 +79,7 @@ def test_prepare_counts_the_windows_of_each_split_and_warns_about_an_empty_one(t
 def test_forecasts_carry_business_dates_and_predict_takes_a_date(tmp_path: Path, capsys,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
-    src, data, run = tmp_path / "prices", tmp_path / "data", tmp_path / "run"
-    for k, ticker in enumerate(("ACME", "GLOBEX")):
-        yahoo_daily_csv(src / f"{ticker}.csv", k, start="2019-01-02", end="2020-12-31")
-    assert cli(capsys, "prepare", "series", "--src", src, "--data-dir", data, "data.columns=[Close]")[0] == 0
-    code, _, err = run_cli(capsys, "data=series", f"paths.data_dir={data}", "model.hidden=4", "trainer.max_epochs=1",
-                           "trainer.limit_train_batches=2", "trainer.progress=off", f"hydra.run.dir={run}")
-    assert code == 0, err
+    src, data, run = train_on_prices(tmp_path, capsys, "[Close]")
     new = yahoo_daily_csv(tmp_path / "INITECH.csv", 5, start="2021-01-04", end="2021-03-31")  # ends on a Wednesday
     out = tmp_path / "forecast"
     predict_main([str(run), "--input", str(new), "--out", str(out), "--horizon", "5"])

@@ -10,22 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers.data_cli import cli
 from helpers.data_fabricate import yahoo_daily_csv
-from helpers.run_cli import run_cli
+from helpers.run_cli import train_on_prices
 from vidpred.predict import main as predict_main
 
 
 def test_scores_in_the_datas_units_and_scaled_are_both_given_and_named(tmp_path: Path, capsys,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("vidpred.experiment.save_samples", lambda *args, **kwargs: [])
-    src, data, run = tmp_path / "prices", tmp_path / "data", tmp_path / "run"
-    for k, ticker in enumerate(("ACME", "GLOBEX")):
-        yahoo_daily_csv(src / f"{ticker}.csv", k, start="2019-01-02", end="2020-12-31")
-    assert cli(capsys, "prepare", "series", "--src", src, "--data-dir", data, "data.columns=[Close,Volume]")[0] == 0
-    code, _, err = run_cli(capsys, "data=series", f"paths.data_dir={data}", "model.hidden=4", "trainer.max_epochs=1",
-                           "trainer.limit_train_batches=2", "trainer.progress=off", f"hydra.run.dir={run}")
-    assert code == 0, err
+    src, data, run = train_on_prices(tmp_path, capsys, "[Close,Volume]")
     new = yahoo_daily_csv(tmp_path / "INITECH.csv", 7, start="2021-01-04", end="2021-06-30")
     drawn = []
     monkeypatch.setattr("vidpred.plots.save_figure", lambda fig, path: drawn.append(fig) or path)

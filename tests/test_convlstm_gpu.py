@@ -14,6 +14,7 @@ import torch
 
 from helpers.config import run_tiny
 from helpers.data_fabricate import fabricate_mnist
+from helpers.gpu import CUDA, GPU_ONLY
 from vidpred.perf.bench import synthetic_splits
 from vidpred.models.convlstm import Seq2SeqConvLSTM
 from vidpred.training.precision import Precision
@@ -21,13 +22,7 @@ from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
 from vidpred.training.accel import is_compiled
 from vidpred.training.trainer import Trainer
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(),
-                       reason="no CUDA GPU visible (torch.cuda.is_available() is False)"),
-]
-
-CUDA = torch.device("cuda")
+pytestmark = GPU_ONLY
 
 
 def make_trainer(tmp_path: Path, precision: str, **config: object) -> tuple[Trainer, torch.Tensor]:

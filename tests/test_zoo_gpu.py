@@ -14,6 +14,7 @@ import torch
 
 from helpers.config import compose_config, run_tiny, small_model_overrides
 from helpers.data_fabricate import fabricate_mnist
+from helpers.gpu import CUDA, GPU_ONLY
 from vidpred.perf.bench import synthetic_splits
 from vidpred.config import to_plain
 from vidpred.models import MODELS, Forecaster, build_model
@@ -22,13 +23,7 @@ from vidpred.training.settings import LoaderConfig, OptimConfig, TrainerConfig
 from vidpred.training.accel import is_compiled
 from vidpred.training.trainer import Trainer
 
-pytestmark = [
-    pytest.mark.gpu,
-    pytest.mark.skipif(not torch.cuda.is_available(),
-                       reason="no CUDA GPU visible (torch.cuda.is_available() is False)"),
-]
-
-CUDA = torch.device("cuda")
+pytestmark = GPU_ONLY
 VIDEO = sorted(name for name, cls in MODELS.items() if cls.trainable and "video" in cls.kinds)
 FRAME = (1, 32, 32)
 

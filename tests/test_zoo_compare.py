@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -101,6 +102,13 @@ def test_the_report_compares_the_models_at_their_cost(zoo_sweep: Path, tmp_path:
     assert "test_lpips" not in table.columns  # the runs computed none
     text = report.markdown.read_text()
     assert "## Models compared on mnist" in text and "| ConvLSTM | 2 |" in text
+    # errors in scientific notation, PSNR (dB) and SSIM as plain decimals, each with its n
+    row = next(line for line in text.splitlines() if line.startswith("| SimVP |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert re.fullmatch(r"\d\.\d{3}e[-+]\d\d ± \d\.\de[-+]\d\d \(n=2\)", cells[6]), cells  # test mse
+    assert re.fullmatch(r"\d+\.\d\d ± \d+\.\d\d \(n=2\)", cells[8]), cells  # test psnr
+    assert re.fullmatch(r"-?\d\.\d{3} ± \d\.\d{3} \(n=2\)", cells[9]), cells  # test ssim
+    assert float(cells[8].split()[0]) == pytest.approx(table["test_psnr"].iloc[2], abs=0.005)
 
     figure = tmp_path / "report" / "figures" / "compare_mnist.png"
     assert figure in report.figures

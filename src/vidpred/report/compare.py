@@ -25,8 +25,10 @@ from vidpred.report.collect import RunRecord, as_mapping, dedupe_baselines, fini
 from vidpred.report.figures import samples_figure
 from vidpred.report.tables import Cell, Grid, metric_value
 
-#: The test metrics of the table, in its column order (``lpips`` where the runs computed it).
-METRICS = ("mse", "mse_frame", "psnr", "ssim", "lpips")
+#: The test metrics of the table, in its column order (``lpips`` where the runs computed it), each
+#: with the formats of its mean and std: errors span decades, PSNR (dB), SSIM and LPIPS do not.
+METRICS = {"mse": (".3e", ".1e"), "mse_frame": (".2f", ".2f"), "psnr": (".2f", ".2f"), "ssim": (".3f", ".3f"),
+           "lpips": (".3f", ".3f")}
 #: Keys the layers column shows already (and that SimVP and the baselines do not have).
 LAYER_KEYS = ("layers", "model.layers")
 
@@ -122,7 +124,7 @@ def comparison_table(data: str, rows: Sequence[Row]) -> tuple[Grid, list[dict[st
         scores = {m: row.cell(lambda r, m=m: metric_value(r, f"test_{m}")) for m in shown}
         grid.rows.append([name, "—" if row.layers is None else str(row.layers), _count(params.mean, 1e6, "M"),
                           _count(macs.mean, 1e9, ""), _rate(train), _rate(infer),
-                          *(scores[m].text() for m in shown)])
+                          *(scores[m].text(*METRICS[m]) for m in shown)])
         records.append({"data": data, "model": name, "layers": row.layers, "params": params.mean,
                         "macs_per_sample": macs.mean, "train_samples_per_second": train.mean,
                         "train_samples_per_second_std": train.std, "inference_samples_per_second": infer.mean,

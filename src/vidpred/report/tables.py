@@ -70,15 +70,16 @@ class Cell:
         values, scale = self._scaled()
         return float(np.std(values, ddof=1) * scale)
 
-    def text(self) -> str:
+    def text(self, mean_spec: str = ".3e", std_spec: str = ".1e") -> str:
+        """``mean ± std (n=...)``, with what did not count beside it (the formats: ``format()`` specs)."""
         odd = Counter(_kind(v) for v in self.not_finite)
         if not self.values:
             body = f"{', '.join(sorted(odd))} (n={len(self.not_finite)})" if odd else MISSING
             odd = Counter()
         elif self.std is None:
-            body = f"{self.mean:.3e} (n=1)"
+            body = f"{self.mean:{mean_spec}} (n=1)"
         else:
-            body = f"{self.mean:.3e} ± {self.std:.1e} (n={self.n})"
+            body = f"{self.mean:{mean_spec}} ± {self.std:{std_spec}} (n={self.n})"
         body += "".join(f" +{count} {kind}" for kind, count in sorted(odd.items()))
         return body + (f" +{self.not_completed} not completed" if self.not_completed else "")
 

@@ -62,9 +62,6 @@ class Registry(Generic[E]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
-
-    def __len__(self) -> int:
-        return len(self._entries)
 _SIMPLE = (bool, int, float, str, type(None))
 
 

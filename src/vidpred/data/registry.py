@@ -137,6 +137,11 @@ def override_text(key: str, value: Any, quote: bool = True) -> str:
     return shlex.quote(written) if quote else written
 
 
+def settings_text(settings: dict[str, Any]) -> str:
+    """A prepared set's settings as the overrides that give them (``data.size=32 data.channels=3``)."""
+    return " ".join(override_text(k, v, quote=False) for k, v in settings.items())
+
+
 def prepare_command(name: str, manifest: dict[str, Any], settings: dict[str, Any], data_dir: str | Path,
                     set_name: str | None) -> str:
     """The command that prepares the set again, from the source it was prepared from, with ``settings``."""

@@ -110,14 +110,9 @@ def build_report(paths: Sequence[str | Path], out: str | Path, rows: Sequence[st
                            (figures.sample_panels, (runs, folder)), (figures.loss_comparison, (runs, folder))):
             report.figures += _drawn(report, draw, *args)
         for data, found in compared.items():
-            report.figures += _drawn(report, _comparison_figure, data, found, folder, notes)
+            report.figures += _drawn(report, comparison_figure, data, found, folder, notes)
     _write_text(report.markdown, _report_markdown(paths, runs, sections, report))
     return report
-
-
-def _comparison_figure(data: str, rows: Any, folder: Path, notes: list[str]) -> list[Path]:
-    drawn = comparison_figure(data, rows, folder, notes)
-    return [] if drawn is None else [drawn]
 
 
 def _drawn(report: Report, draw: Callable[..., list[Path]], *args: Any) -> list[Path]:

@@ -157,10 +157,8 @@ def comparison_panels(data: str, rows: Sequence[Row], notes: list[str]) -> list[
     return panels
 
 
-def comparison_figure(data: str, rows: Sequence[Row], folder: Path, notes: list[str]) -> Path | None:
-    """The same test item as every model predicted it, under the truth."""
+def comparison_figure(data: str, rows: Sequence[Row], folder: Path, notes: list[str]) -> list[Path]:
+    """The same test item as every model predicted it, under the truth (none below two models)."""
     panels = comparison_panels(data, rows, notes)
-    if len(panels) < 2:
-        return None
-    fig = samples_figure(panels, f"every model on the same test item, {data}")
-    return None if fig is None else save_figure(fig, folder / f"compare_{data}.png")
+    fig = samples_figure(panels, f"every model on the same test item, {data}") if len(panels) >= 2 else None
+    return [] if fig is None else [save_figure(fig, folder / f"compare_{data}.png")]

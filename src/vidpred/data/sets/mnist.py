@@ -31,10 +31,9 @@ from torch.utils.data import Dataset
 from vidpred.data.base import DataSplits, Geometry, check_horizon, check_sizes, item_rng
 from vidpred.data.formats.download import Remote, fetch
 from vidpred.data.formats.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
-from vidpred.data.registry import FAMILIES, DataFamily
+from vidpred.data.registry import FAMILIES, DataFamily, missing
 from vidpred.data.folders import dataset_dir, write_folder
 from vidpred.data.formats.store import load_npy
-from vidpred.data.registry import missing
 from vidpred.data.windows import Mapped, unit_frames
 from vidpred.errors import DataError, require
 from vidpred.io import atomic_path

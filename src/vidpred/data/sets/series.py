@@ -47,10 +47,9 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from vidpred.data.base import ArrayDataset, DataSplits, Geometry, cap_evenly, check_horizon
-from vidpred.data.registry import FAMILIES, DataFamily, override_text
+from vidpred.data.registry import FAMILIES, DataFamily, missing, settings_text
 from vidpred.data.folders import dataset_dir
 from vidpred.data.formats.store import atomic_dir, manifest_if_prepared, read_manifest, sha256_file, write_manifest
-from vidpred.data.registry import missing
 from vidpred.errors import ConfigError, DataError, require
 
 log = logging.getLogger("vidpred")
@@ -488,7 +487,7 @@ def prepare(src: Path, data_dir: str | os.PathLike[str], set: str | None = None,
               for split, count in counts.items() if count == 0]
     if settings:
         lines.append(f"kept as the set's defaults for every run, show and predict: "
-                     f"{' '.join(override_text(k, v, quote=False) for k, v in settings.items())}")
+                     f"{settings_text(settings)}")
     return lines
 
 
@@ -516,7 +515,7 @@ def verify(data_dir: str | os.PathLike[str], set: str | None = None) -> list[str
         lines.append(f"{name}: sha256 ok")
     if manifest.get("settings"):
         lines.append("prepared with (the set's defaults): "
-                     + " ".join(override_text(k, v, quote=False) for k, v in manifest["settings"].items()))
+                     + settings_text(manifest["settings"]))
     return lines
 
 

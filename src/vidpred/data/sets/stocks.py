@@ -21,10 +21,9 @@ from pathlib import Path
 import pandas as pd
 
 from vidpred.data.base import DataSplits, Geometry
-from vidpred.data.registry import FAMILIES, DataFamily
+from vidpred.data.registry import FAMILIES, DataFamily, missing
 from vidpred.data.sets.series import Series, build_windows, csv_files, read_series
 from vidpred.data.folders import dataset_dir, write_folder
-from vidpred.data.registry import missing
 from vidpred.errors import DataError, UserError, require
 from vidpred.io import atomic_path
 

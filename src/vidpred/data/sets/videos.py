@@ -30,7 +30,7 @@ import numpy as np
 
 from vidpred.data.base import DataSplits, Geometry, cap_evenly, check_horizon
 from vidpred.data.formats.media import find_clips, read_clip
-from vidpred.data.registry import FAMILIES, DataFamily, override_text
+from vidpred.data.registry import FAMILIES, DataFamily, settings_text
 from vidpred.data.folders import dataset_dir
 from vidpred.data.formats.npy import NpyStream
 from vidpred.data.formats.store import (atomic_dir, load_npy, manifest_if_prepared, read_manifest, sha256_file,
@@ -119,7 +119,7 @@ def prepare(src: Path, data_dir: str | os.PathLike[str], set: str | None = None,
               "shorten data.context + data.horizon" for split in SPLITS if windows[split] == 0]
     if settings:
         lines.append(f"kept as the set's defaults for every run, show and predict: "
-                     f"{' '.join(override_text(k, v, quote=False) for k, v in settings.items())}")
+                     f"{settings_text(settings)}")
     return lines
 
 
@@ -146,7 +146,7 @@ def verify(data_dir: str | os.PathLike[str], set: str | None = None) -> list[str
         lines += split_lines(found["splits"])
     if found.get("settings"):
         lines.append("prepared with (the set's defaults): "
-                     + " ".join(override_text(k, v, quote=False) for k, v in found["settings"].items()))
+                     + settings_text(found["settings"]))
     return lines
 
 
